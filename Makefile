@@ -1,0 +1,33 @@
+# mlpbench: every target installs the local .venv from pyproject.toml first when needed.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SWEEP ?= seed_table
+RESULTS ?= results
+
+.PHONY: install sweep run report test lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install mlpbench with its dev tools
+
+sweep: $(STAMP)  ## run conf/sweep/$(SWEEP).yaml on all local cores, then render the report
+	$(BIN)/python -m mlpbench --multirun +sweep=$(SWEEP) results_dir=$(RESULTS)
+	$(BIN)/python -m mlpbench.report --results-dir $(RESULTS)
+
+report: $(STAMP)  ## render $(RESULTS)/report from the parquet in $(RESULTS)
+	$(BIN)/python -m mlpbench.report --results-dir $(RESULTS)
+
+test: $(STAMP)  ## the whole test suite
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check .
+
+clean:  ## remove the environment and caches (results stay)
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,92 @@
+"""``python -m mlpbench``: a thin Hydra entry point over ``train.execute``.
+
+Errors a user can cause (an unknown key, a value out of range, a bad data file, an unwritable
+results_dir) end the program with one line on stderr and exit code 2, never a traceback.
+Hydra is asked to re-raise (HYDRA_FULL_ERROR) so that this module can word those errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from dataclasses import fields
+from typing import Any, NoReturn
+
+import hydra
+from hydra.errors import HydraException
+from omegaconf import DictConfig
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+
+from mlpbench.config import RunConfig, register_configs, settings_from
+from mlpbench.errors import MlpbenchError
+from mlpbench.train import execute, summary_line
+
+EXIT_USAGE = 2
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def app(cfg: DictConfig) -> dict[str, Any]:
+    """One run: validate, train, write parquet, print one summary line.
+
+    A user error is reported here and ends the process with SystemExit, which Hydra lets
+    through untouched (it would otherwise print its own "Error executing job" line first).
+    """
+    try:
+        settings = settings_from(cfg)
+        run = execute(settings)
+    except MlpbenchError as ex:
+        fail(ex)
+    print(summary_line(run, settings.results_dir), flush=True)
+    return run
+
+
+def unknown_key(key: str) -> str:
+    """Name the unknown key and the nearest known ones."""
+    known = [f.name for f in fields(RunConfig)] + ["model.hidden_size", "method.scheme",
+                                                   "method.engine", "dataset.download"]
+    close = difflib.get_close_matches(key, known, n=3)
+    hint = f"did you mean {' or '.join(close)}?" if close else f"known keys: {', '.join(known)}"
+    return f"{key}: unknown key; {hint}"
+
+
+def one_line(ex: BaseException) -> str:
+    """The user-facing wording of a configuration or input error."""
+    if isinstance(ex, MlpbenchError):
+        return str(ex)
+    cause = ex.__cause__ if isinstance(ex.__cause__, OmegaConfBaseException) else None
+    err = cause or ex
+    if isinstance(err, ConfigKeyError | ConfigAttributeError) and getattr(err, "full_key", None):
+        return unknown_key(err.full_key)
+    if isinstance(err, OmegaConfBaseException):
+        key = getattr(err, "full_key", None)
+        message = str(err).splitlines()[0]
+        return f"{key}: {message}" if key else message
+    missing = getattr(ex, "missing_cfg_file", None)
+    options = getattr(ex, "options", None)
+    if missing and "/" in missing and options:
+        group, name = missing.rsplit("/", 1)
+        shown = ", ".join(o for o in options if not o.endswith("_schema"))
+        return f"{group}: unknown '{name}'; allowed: {shown}"
+    lines = [ln.strip() for ln in str(ex).splitlines() if ln.strip()]
+    return " ".join(lines)
+
+
+def fail(ex: BaseException) -> NoReturn:
+    """Print the one-line error and exit with the usage exit code."""
+    print(f"mlpbench: error: {one_line(ex)}", file=sys.stderr, flush=True)
+    sys.exit(EXIT_USAGE)
+
+
+def main() -> None:
+    """Run the Hydra app, turning user errors into one line and exit code 2."""
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    register_configs()
+    try:
+        app()
+    except (MlpbenchError, HydraException, OmegaConfBaseException) as ex:
+        fail(ex)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Configuration: the schema Hydra checks overrides against, and the checks it cannot make.
+
+Hydra rejects unknown keys and values of the wrong type using the dataclasses below (stored in
+the ConfigStore). ``settings_from`` then checks ranges (h > 0, epochs >= 1, ...) and turns the
+composed config into a plain frozen ``RunSettings`` that the rest of the harness uses, so no
+function below the entry point ever sees a DictConfig.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from mlpbench import methods
+from mlpbench.data import DATASETS
+from mlpbench.errors import ConfigError
+
+DTYPES = ("float64", "float32")
+
+
+@dataclass
+class ModelConfig:
+    """Network shape: 784 -> hidden_size (sigmoid) -> 10 (softmax)."""
+
+    hidden_size: int = 50
+
+
+@dataclass
+class DatasetConfig:
+    """Schema of ``conf/dataset/*.yaml``."""
+
+    name: str = "mnist"
+    download: bool = True
+
+
+@dataclass
+class RunConfig:
+    """Schema of ``conf/config.yaml``: one training run under the seed's protocol by default."""
+
+    method: Any = MISSING
+    dataset: DatasetConfig = MISSING
+    model: ModelConfig = field(default_factory=ModelConfig)
+    epochs: int = 100
+    steps_per_epoch: int = 1
+    batch_size: int = 100
+    lr: float = 0.1
+    h: float = 1e-4
+    seed: int = 0
+    dtype: str = "float64"
+    log_eps: float = 1e-7
+    data_dir: Optional[str] = None  # noqa: UP045 (OmegaConf 2.3 needs Optional)
+    results_dir: str = "results"
+    progress: bool = True
+
+
+def register_configs() -> None:
+    """Store the run schema and every method's schema, so yaml files can extend them."""
+    store = ConfigStore.instance()
+    store.store(name="run_schema", node=RunConfig)
+    store.store(group="dataset", name="dataset_schema", node=DatasetConfig)
+    for name, module in methods.available().items():
+        store.store(group="method", name=f"{name}_schema", node=module.Config)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """A validated run: plain values only, every range already checked."""
+
+    method: Any  # the method's own Config dataclass instance
+    dataset: str
+    download: bool
+    hidden_size: int
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    lr: float
+    h: float
+    seed: int
+    dtype: str
+    log_eps: float
+    data_dir: Path | None
+    results_dir: Path
+    progress: bool
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def settings_from(cfg: DictConfig) -> RunSettings:
+    """Check every range Hydra's types cannot express; return plain, validated settings."""
+    method_module = methods.get(cfg.method.name)
+    method_cfg = OmegaConf.to_object(cfg.method)
+    if not isinstance(method_cfg, method_module.Config):
+        method_cfg = method_module.Config(**method_cfg)
+    _require(cfg.dataset.name in DATASETS,
+             f"dataset: unknown '{cfg.dataset.name}'; allowed: {', '.join(DATASETS)}")
+    _require(cfg.epochs >= 1, f"epochs: must be an integer >= 1, got {cfg.epochs}")
+    _require(cfg.steps_per_epoch >= 1,
+             f"steps_per_epoch: must be an integer >= 1, got {cfg.steps_per_epoch}")
+    _require(cfg.batch_size >= 1, f"batch_size: must be an integer >= 1, got {cfg.batch_size}")
+    _require(math.isfinite(cfg.lr) and cfg.lr > 0,
+             f"lr: must be a finite number > 0, got {cfg.lr}")
+    _require(math.isfinite(cfg.h) and cfg.h > 0, f"h: must be a finite number > 0, got {cfg.h}")
+    _require(math.isfinite(cfg.log_eps) and cfg.log_eps >= 0,
+             f"log_eps: must be a finite number >= 0, got {cfg.log_eps}")
+    _require(cfg.model.hidden_size >= 1,
+             f"model.hidden_size: must be an integer >= 1, got {cfg.model.hidden_size}")
+    _require(cfg.seed >= 0, f"seed: must be an integer >= 0, got {cfg.seed}")
+    _require(cfg.dtype in DTYPES,
+             f"dtype: unknown '{cfg.dtype}'; allowed: {', '.join(DTYPES)}")
+    return RunSettings(
+        method=method_cfg,
+        dataset=cfg.dataset.name,
+        download=cfg.dataset.download,
+        hidden_size=cfg.model.hidden_size,
+        epochs=cfg.epochs,
+        steps_per_epoch=cfg.steps_per_epoch,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        h=cfg.h,
+        seed=cfg.seed,
+        dtype=cfg.dtype,
+        log_eps=cfg.log_eps,
+        data_dir=Path(cfg.data_dir).expanduser() if cfg.data_dir else None,
+        results_dir=Path(cfg.results_dir).expanduser().absolute(),
+        progress=cfg.progress,
+    )

@@ -1,0 +1,24 @@
+"""Errors a user can cause, each rendered as one line by the CLI.
+
+Anything raised as an ``MlpbenchError`` is reported as ``mlpbench: error: <message>`` with a
+non-zero exit code and no traceback; its message must name the key or file at fault and
+what would have been accepted.
+"""
+
+from __future__ import annotations
+
+
+class MlpbenchError(Exception):
+    """A problem with the user's input or environment, reported without a traceback."""
+
+
+class ConfigError(MlpbenchError):
+    """A configuration value outside what the harness accepts."""
+
+
+class DataError(MlpbenchError):
+    """A data file that is missing, unreadable, truncated or fails its checksum."""
+
+
+class ResultsError(MlpbenchError):
+    """The results directory cannot be written, or a results file cannot be read."""

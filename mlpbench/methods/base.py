@@ -1,0 +1,44 @@
+"""The one interface every gradient method implements.
+
+A method is a module in ``mlpbench.methods`` that defines:
+
+- ``NAME``: the value of ``method=`` that selects it (and the name of ``conf/method/NAME.yaml``);
+- ``Config``: a dataclass, the schema of ``conf/method/NAME.yaml`` (Hydra rejects unknown keys);
+- ``USES_H``: whether the top-level step ``h`` means anything to it;
+- ``make_estimator(cfg, h, log_eps) -> Estimator``: validates ``cfg`` (raising ``ConfigError``
+  naming the key and what is allowed) and returns the function that computes gradients.
+
+An estimator takes the parameters and a batch and returns gradients under the same keys as the
+parameters, plus how many times it evaluated the loss. Nothing else in the harness knows which
+methods exist: the registry discovers the modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlpbench.model import Params
+
+
+@dataclass(frozen=True)
+class GradientResult:
+    """Gradients keyed like the parameters, and the loss evaluations spent computing them."""
+
+    grads: Params
+    loss_evals: int
+
+
+Estimator = Callable[[Params, np.ndarray, np.ndarray], GradientResult]
+"""``estimator(params, x, t)``: gradients of the batch loss at ``params``."""
+
+
+@dataclass(frozen=True)
+class MethodLabels:
+    """How a configured method is labelled in results; None where a field does not apply."""
+
+    method: str
+    scheme: str | None
+    engine: str | None

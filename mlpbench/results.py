@@ -1,0 +1,215 @@
+"""Results on disk: a parquet dataset under results_dir, one file per run, written atomically.
+
+Layout: ``results_dir/curves/<run_id>-<attempt_id>.parquet`` (one row per epoch) and
+``results_dir/runs/<run_id>-<attempt_id>.parquet`` (one row per run), each readable as a whole
+with ``pd.read_parquet(results_dir / "curves")``. Every file is written under a dot-prefixed
+temporary name, fsynced and renamed into place, so a reader never sees half a file (parquet
+readers skip names starting with "." or "_"). The runs file is written last: a curves file
+without its runs file is an interrupted write and is ignored by ``read_results``. Names are
+unique per attempt, so nothing is ever overwritten or appended to.
+
+Both schemas are explicit, so a column that is null in one run (h for backprop) and a number in
+another still reads as one dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import secrets
+import subprocess
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mlpbench.errors import ResultsError
+
+CONFIG_FIELDS: list[pa.Field] = [
+    pa.field("run_id", pa.string()),
+    pa.field("attempt_id", pa.string()),
+    pa.field("method", pa.string()),
+    pa.field("scheme", pa.string()),
+    pa.field("engine", pa.string()),
+    pa.field("h", pa.float64()),
+    pa.field("dataset", pa.string()),
+    pa.field("n_train", pa.int64()),
+    pa.field("n_test", pa.int64()),
+    pa.field("hidden_size", pa.int64()),
+    pa.field("batch_size", pa.int64()),
+    pa.field("lr", pa.float64()),
+    pa.field("epochs", pa.int64()),
+    pa.field("steps_per_epoch", pa.int64()),
+    pa.field("seed", pa.int64()),
+    pa.field("dtype", pa.string()),
+    pa.field("log_eps", pa.float64()),
+]
+
+CURVES_SCHEMA = pa.schema(
+    [
+        *CONFIG_FIELDS,
+        pa.field("epoch", pa.int64()),
+        pa.field("step", pa.int64()),
+        pa.field("loss", pa.float64()),
+        pa.field("test_acc", pa.float64()),
+        pa.field("elapsed_s", pa.float64()),
+        pa.field("grad_time_s", pa.float64()),
+        pa.field("loss_evals", pa.int64()),
+        pa.field("status", pa.string()),
+    ]
+)
+
+RUNS_SCHEMA = pa.schema(
+    [
+        *CONFIG_FIELDS,
+        pa.field("param_count", pa.int64()),
+        pa.field("epochs_done", pa.int64()),
+        pa.field("final_loss", pa.float64()),
+        pa.field("final_test_acc", pa.float64()),
+        pa.field("elapsed_s", pa.float64()),
+        pa.field("grad_time_s", pa.float64()),
+        pa.field("loss_evals", pa.int64()),
+        pa.field("grad_time_per_step_s", pa.float64()),
+        pa.field("loss_evals_per_step", pa.float64()),
+        pa.field("status", pa.string()),
+        pa.field("error", pa.string()),
+        pa.field("started_at", pa.timestamp("us", tz="UTC")),
+        pa.field("numpy_version", pa.string()),
+        pa.field("blas", pa.string()),
+        pa.field("cpu_count", pa.int64()),
+        pa.field("cpu_model", pa.string()),
+        pa.field("platform", pa.string()),
+        pa.field("python_version", pa.string()),
+        pa.field("git_revision", pa.string()),
+    ]
+)
+
+STATUSES = ("ok", "diverged", "failed")
+
+
+def run_id_for(config: dict[str, Any]) -> str:
+    """A short stable hash of the fields that change a run's result (not paths or launcher)."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def new_attempt_id() -> str:
+    """A unique id for one execution of a config, so two executions never share a file."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+
+
+@cache
+def _blas() -> str:
+    try:
+        deps = np.show_config(mode="dicts")["Build Dependencies"]
+        blas = deps.get("blas", {})
+        return f"{blas.get('name', 'unknown')} {blas.get('version', '')}".strip()
+    except Exception:  # numpy's config layout is informational and may change
+        return "unknown"
+
+
+@cache
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@cache
+def _git_revision() -> str | None:
+    """The revision of the checkout the code runs from, with "-dirty" for local changes."""
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True,
+            text=True, timeout=5, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{rev}-dirty" if dirty else rev
+
+
+def environment() -> dict[str, Any]:
+    """Where a run ran: the environment columns of the runs table."""
+    return {
+        "numpy_version": np.__version__,
+        "blas": _blas(),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "platform": platform.platform(),
+        "python_version": platform.python_version(),
+        "git_revision": _git_revision(),
+    }
+
+
+def ensure_writable(results_dir: Path) -> None:
+    """Fail before any training when results_dir cannot take a file."""
+    try:
+        for sub in ("curves", "runs"):
+            (results_dir / sub).mkdir(parents=True, exist_ok=True)
+            probe = results_dir / sub / f".probe-{secrets.token_hex(4)}"
+            probe.write_bytes(b"")
+            probe.unlink()
+    except OSError as ex:
+        reason = ex.strerror or type(ex).__name__
+        raise ResultsError(f"results_dir: cannot write to '{results_dir}': {reason}") from None
+
+
+def _write_atomic(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+    try:
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, path)  # fails rather than overwrite an existing result
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_run(
+    results_dir: Path, curves: list[dict[str, Any]], run: dict[str, Any]
+) -> tuple[Path, Path]:
+    """Write one run's curve rows and its summary row; the summary goes last as the commit."""
+    name = f"{run['run_id']}-{run['attempt_id']}.parquet"
+    curves_path = results_dir / "curves" / name
+    runs_path = results_dir / "runs" / name
+    try:
+        _write_atomic(pa.Table.from_pylist(curves, schema=CURVES_SCHEMA), curves_path)
+        _write_atomic(pa.Table.from_pylist([run], schema=RUNS_SCHEMA), runs_path)
+    except OSError as ex:
+        reason = ex.strerror or type(ex).__name__
+        raise ResultsError(f"results_dir: cannot write to '{results_dir}': {reason}") from None
+    return curves_path, runs_path
+
+
+def read_results(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Curves and runs of every committed run (curves without a runs row are left out)."""
+    results_dir = Path(results_dir)
+    for sub in ("curves", "runs"):
+        if not (results_dir / sub).is_dir():
+            raise ResultsError(f"results_dir: no '{sub}' folder in '{results_dir}'; run a sweep")
+    runs = pd.read_parquet(results_dir / "runs", schema=RUNS_SCHEMA)
+    curves = pd.read_parquet(results_dir / "curves", schema=CURVES_SCHEMA)
+    curves = curves[curves["attempt_id"].isin(runs["attempt_id"])]
+    return curves.reset_index(drop=True), runs.reset_index(drop=True)

@@ -1,0 +1,95 @@
+"""Config composition through Hydra's compose API, and the range checks Hydra cannot make."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+from mlpbench.config import register_configs, settings_from
+from mlpbench.errors import ConfigError
+from mlpbench.methods import numerical
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+SWEEPS = sorted(p.stem for p in (CONF / "sweep").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _store():
+    register_configs()
+
+
+def settings(*overrides: str):
+    with initialize(version_base="1.3", config_path="../conf"):
+        return settings_from(compose("config", overrides=list(overrides)))
+
+
+def test_defaults_are_the_seed_protocol():
+    s = settings()
+    assert (s.method.name, s.dataset, s.hidden_size, s.epochs, s.steps_per_epoch) == (
+        "backprop", "mnist", 50, 100, 1)
+    assert (s.batch_size, s.lr, s.h, s.dtype, s.log_eps, s.seed) == (
+        100, 0.1, 1e-4, "float64", 1e-7, 0)
+
+
+def test_numerical_keys():
+    s = settings("method=numerical", "method.scheme=forward", "h=1e-3", "model.hidden_size=8")
+    assert isinstance(s.method, numerical.Config)
+    assert (s.method.scheme, s.method.engine, s.h, s.hidden_size) == ("forward", "naive", 1e-3, 8)
+
+
+def test_every_cli_key_is_accepted():
+    s = settings("method=numerical", "epochs=3", "steps_per_epoch=2", "batch_size=7", "lr=0.5",
+                 "h=1e-3", "seed=4", "dtype=float32", "model.hidden_size=9",
+                 "dataset=mnist_subset", "data_dir=/tmp/x", "results_dir=/tmp/r",
+                 "method.scheme=backward", "method.engine=naive")
+    assert (s.epochs, s.steps_per_epoch, s.batch_size, s.lr, s.seed, s.dtype) == (
+        3, 2, 7, 0.5, 4, "float32")
+    assert (s.dataset, str(s.data_dir), str(s.results_dir)) == ("mnist_subset", "/tmp/x", "/tmp/r")
+
+
+def test_mistyped_key_is_rejected():
+    with pytest.raises(ConfigCompositionException) as info:
+        settings("epoch=3")
+    assert isinstance(info.value.__cause__, ConfigKeyError | ConfigAttributeError)
+    assert info.value.__cause__.full_key == "epoch"
+
+
+def test_wrong_type_is_rejected():
+    with pytest.raises(ConfigCompositionException) as info:
+        settings("epochs=many")
+    assert isinstance(info.value.__cause__, ValidationError)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("h=0", "h: must be a finite number > 0"),
+        ("h=-1e-4", "h: must be a finite number > 0"),
+        ("h=nan", "h: must be a finite number > 0"),
+        ("h=inf", "h: must be a finite number > 0"),
+        ("epochs=0", "epochs: must be an integer >= 1"),
+        ("batch_size=0", "batch_size: must be an integer >= 1"),
+        ("lr=0", "lr: must be a finite number > 0"),
+        ("lr=-0.1", "lr: must be a finite number > 0"),
+        ("model.hidden_size=0", "model.hidden_size: must be an integer >= 1"),
+        ("dtype=float16", "dtype: unknown 'float16'; allowed: float64, float32"),
+        ("steps_per_epoch=0", "steps_per_epoch: must be an integer >= 1"),
+    ],
+)
+def test_range_checks(override, message):
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        settings(override)
+
+
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_every_sweep_file_composes(sweep):
+    with initialize(version_base="1.3", config_path="../conf"):
+        cfg = compose("config", overrides=[f"+sweep={sweep}"], return_hydra_config=True)
+    grids = cfg.hydra.sweeper.grids
+    assert len(grids) >= 2
+    assert {g["method"] for g in grids} == {"backprop", "numerical"}
+    settings_from(cfg)
