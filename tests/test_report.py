@@ -1,0 +1,272 @@
+"""The report: numbers in its table equal numbers computed by hand from rows we wrote ourselves.
+
+Every test builds a results dir with ``results.write_run`` (the same writer the trainer uses), so
+the report is checked against the real parquet layout and schemas, not against a mock.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from mlpbench import report, results
+
+EPOCHS = 5
+N_PARAMS = 784 * 50 + 50 + 50 * 10 + 10
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+BACKPROP = {"method": "backprop", "scheme": None, "engine": None, "h": None}
+NUMERICAL = {"method": "numerical", "scheme": "central", "engine": "naive", "h": 1e-4}
+
+# (method, seed, final loss, final test acc, elapsed s, status, minutes after T0)
+BACKPROP_RUNS = [(0, 1.60, 0.70, 0.30), (1, 1.70, 0.66, 0.32), (2, 1.65, 0.68, 0.34)]
+NUMERICAL_OK = (0, 1.55, 0.63, 3780.0)
+
+
+def config(method: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Config columns as ``train.result_config`` fills them, on the embedded subset."""
+    return {
+        **method, "dataset": "mnist_subset", "n_train": 4000, "n_test": 1000,
+        "hidden_size": 50, "batch_size": 100, "lr": 0.1, "epochs": EPOCHS,
+        "steps_per_epoch": 1, "seed": seed, "dtype": "float64", "log_eps": 1e-7,
+    }
+
+
+def write(
+    results_dir: Path, method: dict[str, Any], seed: int, final_loss: float, final_acc: float,
+    elapsed: float, *, status: str = "ok", started_minutes: float = 0.0,
+    attempt: str | None = None, epochs_done: int = EPOCHS,
+) -> str:
+    """Write one run with a straight-line curve ending at the given final numbers."""
+    cfg = config(method, seed)
+    run_id = results.run_id_for(cfg)
+    attempt_id = attempt or f"{method['method']}-{seed}-{started_minutes}"
+    results.ensure_writable(results_dir)
+    evals = 1 if method["method"] == "backprop" else 2 * N_PARAMS
+    ids = {"run_id": run_id, "attempt_id": attempt_id, **cfg}
+    curves = []
+    for epoch in range(1, epochs_done + 1):
+        frac = epoch / epochs_done
+        curves.append({
+            **ids, "epoch": epoch, "step": epoch, "status": status,
+            "loss": 2.3 + (final_loss - 2.3) * frac if math.isfinite(final_loss) or frac < 1
+            else final_loss,
+            "test_acc": 0.1 + (final_acc - 0.1) * frac, "elapsed_s": elapsed * frac,
+            "grad_time_s": elapsed * frac / 2, "loss_evals": evals * epoch,
+        })
+    run = {
+        **ids, "param_count": N_PARAMS, "epochs_done": epochs_done, "final_loss": final_loss,
+        "final_test_acc": final_acc, "elapsed_s": elapsed, "grad_time_s": elapsed / 2,
+        "loss_evals": evals * epochs_done,
+        "grad_time_per_step_s": elapsed / 2 / epochs_done, "loss_evals_per_step": float(evals),
+        "status": status, "error": None,
+        "started_at": T0 + timedelta(minutes=started_minutes), **results.environment(),
+    }
+    results.write_run(results_dir, curves, run)
+    return attempt_id
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Backprop seeds 0-2 (seed 0 also run earlier, worse), numerical seed 0 ok, seed 1 diverged.
+
+    Module-scoped: the tests only read it, and writing it once keeps the file fast.
+    """
+    out = tmp_path_factory.mktemp("shared") / "results"
+    write(out, BACKPROP, 0, 9.99, 0.11, 0.5, started_minutes=0)  # earlier duplicate
+    for seed, loss, acc, elapsed in BACKPROP_RUNS:
+        write(out, BACKPROP, seed, loss, acc, elapsed, started_minutes=10 + seed)
+    seed, loss, acc, elapsed = NUMERICAL_OK
+    write(out, NUMERICAL, seed, loss, acc, elapsed, started_minutes=20)
+    write(out, NUMERICAL, 1, math.nan, 0.1, 900.0, status="diverged", started_minutes=21,
+          epochs_done=3)
+    return out
+
+
+@pytest.fixture(scope="module")
+def rendered(
+    results_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> report.ReportOutputs:
+    return report.render(results_dir, tmp_path_factory.mktemp("rendered") / "report")
+
+
+def row_of(outputs: report.ReportOutputs, method: str) -> pd.Series:
+    rows = outputs.summary[outputs.summary["method"] == method]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+def test_group_mean_and_std_match_hand_computation(rendered: report.ReportOutputs) -> None:
+    row = row_of(rendered, "backprop")
+    losses = [r[1] for r in BACKPROP_RUNS]
+    accs = [r[2] for r in BACKPROP_RUNS]
+    elapsed = [r[3] for r in BACKPROP_RUNS]
+    assert row["n"] == 3
+    assert row["seeds"] == [0, 1, 2]
+    assert row["loss_mean"] == pytest.approx(statistics.mean(losses))
+    assert row["loss_std"] == pytest.approx(statistics.stdev(losses))
+    assert row["acc_mean"] == pytest.approx(statistics.mean(accs))
+    assert row["acc_std"] == pytest.approx(statistics.stdev(accs))
+    assert row["elapsed_mean"] == pytest.approx(statistics.mean(elapsed))
+    assert row["grad_time_per_step_mean"] == pytest.approx(statistics.mean(elapsed) / 2 / EPOCHS)
+    expected = (f"{statistics.mean(losses):.4f} ± {statistics.stdev(losses):.4f}")
+    assert f"| {expected} |" in rendered.table
+    assert "| backprop " in rendered.table
+
+
+def test_single_seed_has_no_std_and_human_units(rendered: report.ReportOutputs) -> None:
+    row = row_of(rendered, "numerical")
+    assert row["n"] == 1
+    assert row["loss_mean"] == pytest.approx(NUMERICAL_OK[1])
+    line = next(ln for ln in rendered.table.splitlines() if "numerical" in ln)
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells == ["numerical (central, h=1e-04, naive)", str(EPOCHS), "1 h 03 min",
+                     "1.5500", "0.6300", "1", "6 min 18.0 s", f"{2 * N_PARAMS:,}"]
+
+
+def test_diverged_run_is_reported_and_excluded(rendered: report.ReportOutputs) -> None:
+    assert row_of(rendered, "numerical")["seeds"] == [0]
+    assert list(rendered.excluded["Status"]) == ["diverged"]
+    assert list(rendered.excluded["Seed"]) == [1]
+    text = rendered.report_md.read_text()
+    assert "1 run diverged: numerical (central, h=1e-04, naive) seed 1" in text
+    assert "seed 1 (epoch 3 of 5, last loss nan)" in text
+
+
+def test_duplicate_attempt_latest_wins(rendered: report.ReportOutputs) -> None:
+    assert rendered.duplicates == 1
+    assert row_of(rendered, "backprop")["loss_mean"] < 2  # the 9.99 attempt is not averaged in
+    assert "1 duplicate attempt of 1 run set aside" in rendered.report_md.read_text()
+
+
+def test_latest_ok_attempt_beats_a_later_failure(tmp_path: Path) -> None:
+    write(tmp_path, BACKPROP, 0, 1.5, 0.7, 0.3, started_minutes=0, attempt="ok-early")
+    write(tmp_path, BACKPROP, 0, 1.4, 0.7, 0.3, started_minutes=5, attempt="ok-late")
+    write(tmp_path, BACKPROP, 0, math.nan, 0.1, 0.3, status="failed", started_minutes=9,
+          attempt="failed-last")
+    _, runs = results.read_results(tmp_path)
+    attempts = report.select_attempts(runs)
+    assert list(attempts.kept["attempt_id"]) == ["ok-late"]
+    assert sorted(attempts.set_aside["attempt_id"]) == ["failed-last", "ok-early"]
+
+
+def test_pngs_are_written_and_valid(rendered: report.ReportOutputs) -> None:
+    assert rendered.paired_seed == 0
+    for path in (rendered.loss_png, rendered.test_acc_png, rendered.paired_png):
+        assert path is not None
+        data = path.read_bytes()
+        assert len(data) > 1000
+        assert data.startswith(PNG_MAGIC)
+    leftovers = [p.name for p in rendered.report_md.parent.iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_report_names_dataset_machine_and_post(rendered: report.ReportOutputs) -> None:
+    text = rendered.report_md.read_text()
+    env = results.environment()
+    assert "mnist_subset (4,000 train / 1,000 test)" in text
+    assert env["cpu_model"] in text
+    assert f"NumPy {env['numpy_version']}" in text
+    assert "141 min 55.3 s" in text and "0.6783" in text  # the post's own table
+    for name in ("loss_vs_epoch.png", "test_acc_vs_epoch.png", "paired_seed.png"):
+        assert f"({name})" in text
+
+
+def test_curve_stats_band_is_min_max_over_seeds(results_dir: Path) -> None:
+    curves, runs = results.read_results(results_dir)
+    kept = report.label_configs(report.select_attempts(runs).kept)
+    stats = report.curve_stats(curves, kept[kept["status"] == "ok"])
+    last = stats[(stats["config"] == "backprop") & (stats["metric"] == "loss")
+                 & (stats["epoch"] == EPOCHS)].iloc[0]
+    losses = [r[1] for r in BACKPROP_RUNS]
+    assert last["n"] == 3
+    assert (last["min"], last["max"]) == pytest.approx((min(losses), max(losses)))
+    assert last["mean"] == pytest.approx(statistics.mean(losses))
+
+
+def test_paired_figure_skipped_without_shared_seed(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "paired_seed.png").write_bytes(b"stale")
+    write(tmp_path / "r", BACKPROP, 0, 1.6, 0.7, 0.3)
+    write(tmp_path / "r", NUMERICAL, 1, 1.5, 0.6, 100.0)
+    outputs = report.render(tmp_path / "r", out)
+    assert outputs.paired_png is None
+    assert not (out / "paired_seed.png").exists()
+    assert "Paired-seed figure skipped" in outputs.report_md.read_text()
+
+
+def test_no_ok_run_still_reports_the_failures(tmp_path: Path) -> None:
+    write(tmp_path / "r", NUMERICAL, 0, math.inf, 0.1, 50.0, status="diverged", epochs_done=2)
+    outputs = report.render(tmp_path / "r", tmp_path / "out")
+    assert outputs.summary.empty
+    assert (outputs.loss_png, outputs.test_acc_png, outputs.paired_png) == (None, None, None)
+    text = outputs.report_md.read_text()
+    assert "No run finished with status ok." in text
+    assert "1 run diverged" in text and "last loss inf" in text
+
+
+def test_varying_protocol_keys_appear_in_labels(tmp_path: Path) -> None:
+    runs = pd.DataFrame([{**config(BACKPROP, 0), "dtype": "float64"},
+                         {**config(BACKPROP, 0), "dtype": "float32"}])
+    assert list(report.label_configs(runs)["config"]) == [
+        "backprop [dtype=float64]", "backprop [dtype=float32]"]
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0.31, "0.31 s"), (3.1, "3.10 s"), (8515.3, "2 h 22 min"), (1234.5, "20 min 34.5 s"),
+    (3780.0, "1 h 03 min"),
+    (0.0123, "12.3 ms"), (8.5e-5, "85 µs"), (59.999, "1 min 00.0 s"), (3599.99, "1 h 00 min"),
+])
+def test_human_duration(seconds: float, text: str) -> None:
+    assert report.human_duration(seconds) == text
+
+
+def test_cli_prints_table_and_paths(results_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli-out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlpbench.report", "--results-dir", str(results_dir),
+         "--out", str(out)], capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "| backprop " in proc.stdout
+    assert f"wrote {out / 'report.md'}" in proc.stdout
+    assert (out / "report.md").is_file()
+
+
+@pytest.mark.parametrize("layout", ["missing", "empty", "empty-subfolders"])
+def test_cli_without_runs_exits_2_with_one_line(tmp_path: Path, layout: str) -> None:
+    target = tmp_path / "results"
+    if layout != "missing":
+        target.mkdir()
+    if layout == "empty-subfolders":
+        (target / "curves").mkdir()
+        (target / "runs").mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlpbench.report", "--results-dir", str(target)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        f"mlpbench.report: error: no runs in '{target}'; run `make sweep` first"]
+
+
+def test_unwritable_out_dir_is_one_line(
+    results_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    assert report.main(["--results-dir", str(results_dir), "--out", str(blocker)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mlpbench.report: error: cannot write the report to '{blocker}'")
+    assert len(err.splitlines()) == 1
