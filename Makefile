@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SWEEP ?= seed_table
 RESULTS ?= results
 
-.PHONY: install sweep run report test lint clean
+.PHONY: install sweep report test bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ report: $(STAMP)  ## render $(RESULTS)/report from the parquet in $(RESULTS)
 
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## pytest-benchmark suites; JSON under results/benchmarks/
+	mkdir -p results/benchmarks
+	$(BIN)/python -m pytest benchmarks --benchmark-only \
+		--benchmark-json=results/benchmarks/bench-$$(date +%Y%m%dT%H%M%S).json
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .

@@ -1,0 +1,113 @@
+"""The training loop and a whole run in-process: pairing, divergence, results on disk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from mlpbench import results
+from mlpbench.config import RunSettings
+from mlpbench.errors import ResultsError
+from mlpbench.methods import backprop, numerical
+from mlpbench.model import init_params
+from mlpbench.train import execute, streams, train
+
+
+def settings(tmp_path, **changes) -> RunSettings:
+    base = dict(
+        method=backprop.Config(), dataset="mnist_subset", download=False, hidden_size=4,
+        epochs=5, steps_per_epoch=2, batch_size=30, lr=0.1, h=1e-4, seed=1, dtype="float64",
+        log_eps=1e-7, data_dir=None, results_dir=tmp_path / "results", progress=False,
+    )
+    return RunSettings(**{**base, **changes})
+
+
+def test_streams_are_independent_of_each_other_and_reproducible():
+    a, b = streams(3), streams(3)
+    assert (a.batches.integers(1 << 30, size=5) == b.batches.integers(1 << 30, size=5)).all()
+    assert not (streams(3).init.integers(1 << 30, size=5)
+                == streams(3).batches.integers(1 << 30, size=5)).all()
+
+
+def test_same_seed_gives_identical_run(tmp_path):
+    first = execute(settings(tmp_path))
+    second = execute(settings(tmp_path))
+    curves = pd.read_parquet(tmp_path / "results" / "curves").sort_values(["attempt_id", "epoch"])
+    a, b = (g for _, g in curves.groupby("attempt_id"))
+    np.testing.assert_array_equal(a["loss"].to_numpy(), b["loss"].to_numpy())
+    np.testing.assert_array_equal(a["test_acc"].to_numpy(), b["test_acc"].to_numpy())
+    assert first["run_id"] == second["run_id"] and first["attempt_id"] != second["attempt_id"]
+
+
+def test_epoch_is_steps_per_epoch_steps(tmp_path):
+    run = execute(settings(tmp_path, epochs=3, steps_per_epoch=4))
+    curves = pd.read_parquet(tmp_path / "results" / "curves")
+    assert list(curves.sort_values("epoch")["step"]) == [4, 8, 12]
+    assert run["loss_evals"] == 12 and run["loss_evals_per_step"] == 1
+
+
+def test_different_seed_changes_init_and_batches(tmp_path):
+    a = execute(settings(tmp_path, seed=1))
+    b = execute(settings(tmp_path, seed=2))
+    assert a["final_loss"] != b["final_loss"] and a["run_id"] != b["run_id"]
+
+
+def test_diverged_run_is_recorded_and_stops(tmp_path, subset):
+    run = execute(settings(tmp_path, lr=1e300, epochs=20))
+    assert run["status"] == "diverged" and run["epochs_done"] < 20
+    curves = pd.read_parquet(tmp_path / "results" / "curves")
+    assert len(curves) == run["epochs_done"]
+    assert not np.isfinite(curves.sort_values("epoch")["loss"].iloc[-1])
+    assert set(curves["status"]) == {"diverged"}
+
+
+def test_train_float32_keeps_dtype(subset):
+    params = init_params(784, 4, 10, np.random.default_rng(0), np.float32)
+    est = numerical.make_estimator(numerical.Config(), 1e-2, 1e-7)
+    status = train(params, est, subset, epochs=1, steps_per_epoch=1, batch_size=10, lr=0.1,
+                   log_eps=1e-7, dtype="float32", batch_rng=np.random.default_rng(0))
+    assert status == "ok"
+    assert {p.dtype for p in params.values()} == {np.dtype(np.float32)}
+
+
+def test_failed_run_is_written_then_raised(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise MemoryError("out of memory in the estimator")
+
+    monkeypatch.setattr(backprop, "gradient", broken)
+    with pytest.raises(MemoryError):
+        execute(settings(tmp_path))
+    runs = pd.read_parquet(tmp_path / "results" / "runs")
+    assert list(runs["status"]) == ["failed"]
+    assert runs["error"].iloc[0] == "MemoryError: out of memory in the estimator"
+    assert runs["epochs_done"].iloc[0] == 0
+
+
+def test_write_never_overwrites_and_leaves_no_temp_files(tmp_path):
+    out = tmp_path / "results"
+    results.ensure_writable(out)
+    row = {"run_id": "r", "attempt_id": "a", "status": "ok"}
+    results.write_run(out, [{**row, "epoch": 1}], row)
+    with pytest.raises(ResultsError, match="File exists"):
+        results.write_run(out, [{**row, "epoch": 1}], row)
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["r-a.parquet", "r-a.parquet"]
+
+
+def test_read_results_ignores_curves_without_a_runs_row(tmp_path):
+    out = tmp_path / "results"
+    results.ensure_writable(out)
+    row = {"run_id": "r", "attempt_id": "a", "status": "ok"}
+    results.write_run(out, [{**row, "epoch": 1}, {**row, "epoch": 2}], row)
+    orphan = pa.Table.from_pylist([{"run_id": "x", "attempt_id": "b", "epoch": 1}],
+                                  schema=results.CURVES_SCHEMA)
+    results._write_atomic(orphan, out / "curves" / "x-b.parquet")
+    curves, runs = results.read_results(out)
+    assert len(runs) == 1 and list(curves["epoch"]) == [1, 2]
+
+
+def test_run_id_ignores_paths_but_not_config():
+    base = {"method": "backprop", "seed": 0, "lr": 0.1}
+    assert results.run_id_for(base) == results.run_id_for(dict(reversed(base.items())))
+    assert results.run_id_for(base) != results.run_id_for({**base, "seed": 1})
