@@ -37,7 +37,8 @@ def test_run_writes_curves_and_runs(tmp_path):
     assert len(curves) == 3 and len(runs) == 1
     assert list(curves["epoch"]) == [1, 2, 3]
     row = runs.iloc[0]
-    assert (row.method, row.scheme, row.engine, row.h) == ("numerical", "central", "naive", 1e-4)
+    assert (row.method, row.scheme, row.engine, row.h) == (
+        "numerical", "central", "incremental", 1e-4)
     assert (row.dataset, row.n_train, row.n_test, row.seed) == ("mnist_subset", 4000, 1000, 3)
     assert row.status == "ok" and row.epochs_done == 3
     params = 784 * 4 + 4 + 4 * 10 + 10

@@ -38,7 +38,8 @@ def test_defaults_are_the_seed_protocol():
 def test_numerical_keys():
     s = settings("method=numerical", "method.scheme=forward", "h=1e-3", "model.hidden_size=8")
     assert isinstance(s.method, numerical.Config)
-    assert (s.method.scheme, s.method.engine, s.h, s.hidden_size) == ("forward", "naive", 1e-3, 8)
+    assert (s.method.scheme, s.method.engine, s.h, s.hidden_size) == (
+        "forward", "incremental", 1e-3, 8)
 
 
 def test_every_cli_key_is_accepted():

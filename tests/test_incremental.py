@@ -1,0 +1,124 @@
+"""The incremental engine computes the naive loop's finite differences, only faster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlpbench.methods import backprop, numerical
+from mlpbench.methods._incremental import distinct_values, incremental_gradient
+from mlpbench.model import PARAM_KEYS, init_params, one_hot
+
+from .test_gradients import max_rel_err
+
+
+@pytest.fixture(scope="module")
+def batch100(subset):
+    """100 real digits: the seed's batch size."""
+    idx = np.random.default_rng(11).choice(subset.n_train, 100, replace=False)
+    return subset.x_train[idx] / 255.0, one_hot(subset.y_train[idx], 10)
+
+
+@pytest.mark.parametrize("scheme", numerical.SCHEMES)
+@pytest.mark.parametrize("hidden", [3, 9])
+def test_equals_naive_on_whole_gradient(batch100, scheme, hidden):
+    x, t = batch100
+    params = init_params(784, hidden, 10, np.random.default_rng(hidden))
+    inc = incremental_gradient(params, x, t, h=1e-4, scheme=scheme, log_eps=1e-7)
+    naive = numerical.naive_gradient(params, x, t, h=1e-4, scheme=scheme, log_eps=1e-7)
+    assert max_rel_err(inc.grads, naive.grads) <= 1e-9  # measured: about 4e-11
+    assert inc.loss_evals == naive.loss_evals
+
+
+def naive_entries(params, x, t, h, scheme, entries):
+    """The naive loop's formula, restricted to the listed (key, index) entries."""
+    base = numerical.loss(params, x, t, 1e-7)
+    out = []
+    for key, index in entries:
+        plus = numerical._loss_with(params, key, index, h, x, t, 1e-7)
+        minus = numerical._loss_with(params, key, index, -h, x, t, 1e-7)
+        out.append({"central": (plus - minus) / (2 * h), "forward": (plus - base) / h,
+                    "backward": (base - minus) / h}[scheme])
+    return np.array(out)
+
+
+@pytest.mark.parametrize("scheme", numerical.SCHEMES)
+def test_equals_naive_on_the_seed_architecture(batch100, scheme):
+    """784-50-10: the naive loop on 400 sampled entries (all of it takes about 20 s)."""
+    x, t = batch100
+    params = init_params(784, 50, 10, np.random.default_rng(0))
+    rng = np.random.default_rng(5)
+    entries = [(key, tuple(int(rng.integers(n)) for n in params[key].shape))
+               for key in rng.choice(PARAM_KEYS, 400, p=[0.7, 0.1, 0.1, 0.1])]
+    # make sure the sample includes W1 entries of pixels that are nonzero in the batch
+    busy = np.flatnonzero((x != 0).sum(axis=0) > 30)
+    entries += [("W1", (int(i), int(i) % 50)) for i in busy[:50]]
+    inc = incremental_gradient(params, x, t, h=1e-4, scheme=scheme, log_eps=1e-7).grads
+    got = np.array([inc[key][index] for key, index in entries])
+    want = naive_entries(params, x, t, 1e-4, scheme, entries)
+    scale = max(np.abs(backprop.gradient(params, x, t, 1e-7)[k]).max() for k in PARAM_KEYS)
+    assert np.max(np.abs(got - want)) / scale <= 1e-9
+
+
+@pytest.mark.parametrize("h", [1e-1, 1e-2, 1e-3, 1e-5, 1e-6])
+def test_equals_naive_across_h(batch100, h):
+    """Large h exercises the library-exp path, small h the series path; both stay exact."""
+    x, t = batch100
+    params = init_params(784, 3, 10, np.random.default_rng(1))
+    inc = incremental_gradient(params, x, t, h=h, scheme="central", log_eps=1e-7)
+    naive = numerical.naive_gradient(params, x, t, h=h, scheme="central", log_eps=1e-7)
+    # both carry round-off of about eps * loss / h; their difference stays near it
+    assert max_rel_err(inc.grads, naive.grads) <= max(1e-12, 1e-14 / h)
+
+
+def test_float32_stays_float32_and_close_to_backprop(batch100):
+    x, t = batch100
+    params = init_params(784, 5, 10, np.random.default_rng(2), np.float32)
+    x32, t32 = x.astype(np.float32), t.astype(np.float32)
+    inc = incremental_gradient(params, x32, t32, h=1e-2, scheme="central", log_eps=1e-7)
+    assert {g.dtype for g in inc.grads.values()} == {np.dtype(np.float32)}
+    exact = backprop.gradient({k: v.astype(np.float64) for k, v in params.items()},
+                              x, t, 1e-7)
+    assert max_rel_err(inc.grads, exact) < 1e-2
+
+
+def test_non_one_hot_targets(batch100):
+    """The loss is -sum t log(p + eps) for any t; soft targets follow the same path."""
+    x, t = batch100
+    soft = 0.8 * t + 0.02
+    params = init_params(784, 3, 10, np.random.default_rng(3))
+    inc = incremental_gradient(params, x[:20], soft[:20], h=1e-4, scheme="central",
+                               log_eps=1e-7)
+    naive = numerical.naive_gradient(params, x[:20], soft[:20], h=1e-4, scheme="central",
+                                     log_eps=1e-7)
+    assert max_rel_err(inc.grads, naive.grads) <= 1e-9
+
+
+def test_distinct_values_groups_pixels():
+    x = np.array([[0.0, 0.5, 0.2, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0], [0.3, 0.0, 0.0, 0.0, 0.3]])
+    values, value_ptr, pixels, pixel_ptr = distinct_values(x)
+    assert list(values) == [0.2, 0.5, 0.3]
+    assert list(value_ptr) == [0, 2, 2, 3]
+    groups = [sorted(pixels[pixel_ptr[u]:pixel_ptr[u + 1]]) for u in range(3)]
+    assert groups == [[2], [1, 3], [0, 4]]
+
+
+def test_training_curves_match_naive(tmp_path):
+    """Same seed, both engines: losses equal within 1e-6 at every epoch."""
+    from mlpbench.config import RunSettings
+    from mlpbench.train import execute
+
+    runs = {}
+    for engine in ("naive", "incremental"):
+        runs[engine] = execute(RunSettings(
+            method=numerical.Config(engine=engine), dataset="mnist_subset", download=False,
+            hidden_size=4, epochs=6, steps_per_epoch=1, batch_size=50, lr=0.1, h=1e-4, seed=2,
+            dtype="float64", log_eps=1e-7, data_dir=None, results_dir=tmp_path / engine,
+            progress=False))
+    import pandas as pd
+
+    naive = pd.read_parquet(tmp_path / "naive" / "curves").sort_values("epoch")
+    inc = pd.read_parquet(tmp_path / "incremental" / "curves").sort_values("epoch")
+    np.testing.assert_allclose(inc["loss"], naive["loss"], atol=1e-6, rtol=0)
+    np.testing.assert_array_equal(inc["test_acc"], naive["test_acc"])
+    assert runs["incremental"]["engine"] == "incremental"
