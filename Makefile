@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SWEEP ?= seed_table
 RESULTS ?= results
 
-.PHONY: install sweep report test bench lint clean
+.PHONY: install sweep report test bench bench-check bench-scaling lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,20 @@ report: $(STAMP)  ## render $(RESULTS)/report from the parquet in $(RESULTS)
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)  ## pytest-benchmark suites; JSON under results/benchmarks/
+BENCH_JSON = results/benchmarks/bench-$(shell date +%Y%m%dT%H%M%S).json
+BASELINE ?=
+
+bench: $(STAMP)  ## speed targets on the seed's problem; JSON under results/benchmarks/
 	mkdir -p results/benchmarks
-	$(BIN)/python -m pytest benchmarks --benchmark-only \
-		--benchmark-json=results/benchmarks/bench-$$(date +%Y%m%dT%H%M%S).json
+	$(BIN)/python -m pytest benchmarks/test_seed_problem.py -p no:randomly \
+		--benchmark-json=$(BENCH_JSON) \
+		$(if $(BASELINE),--benchmark-compare=$(BASELINE) --benchmark-compare-fail=median:25%)
+
+bench-check: $(STAMP)  ## CI timing regression check: same-session ratios, reduced problem
+	$(BIN)/python -m pytest benchmarks/test_check.py -p no:randomly
+
+bench-scaling: $(STAMP)  ## per-step gradient time across hidden and batch sizes -> results/scaling
+	$(BIN)/python -m mlpbench.scaling --out $(RESULTS)/scaling
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .

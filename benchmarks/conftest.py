@@ -1,4 +1,10 @@
-"""Benchmark fixtures: a real MNIST batch of the seed's size and the seed's network."""
+"""Benchmark fixtures: real MNIST batches, the seed's network, and a registry of medians.
+
+Speed targets are ratios measured side by side in one session: each timing test records its
+median under a name in ``MEDIANS``, and the ratio tests at the end of a file compare them.
+Absolute times on a shared 2-core machine vary by 10-50%; ratios of times taken minutes apart
+in the same process vary much less.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,31 @@ import pytest
 from mlpbench.data import load_dataset
 from mlpbench.model import init_params, one_hot
 
+MEDIANS: dict[str, float] = {}
 
-@pytest.fixture(scope="session")
-def seed_batch() -> tuple[np.ndarray, np.ndarray]:
-    """100 real digits from the embedded subset, scaled and one-hot as in training."""
+
+def real_batch(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``size`` real digits from the embedded subset, scaled and one-hot as in training."""
     data = load_dataset("mnist_subset")
-    idx = np.random.default_rng(0).choice(data.n_train, 100, replace=False)
+    idx = np.random.default_rng(seed).choice(data.n_train, size, replace=False)
     return data.x_train[idx].astype(np.float64) / 255, one_hot(data.y_train[idx], 10)
 
 
-@pytest.fixture(scope="session")
-def seed_params() -> dict[str, np.ndarray]:
-    """784-50-10 at the seed's init."""
-    return init_params(784, 50, 10, np.random.default_rng(0))
+def seed_network(hidden: int = 50) -> dict[str, np.ndarray]:
+    """784-hidden-10 at the seed's init."""
+    return init_params(784, hidden, 10, np.random.default_rng(0))
+
+
+def record(name: str, benchmark) -> float:
+    """Keep a benchmark's median for the ratio checks; returns it."""
+    if benchmark.stats is None:  # --benchmark-disable: nothing was timed
+        pytest.skip("benchmarks disabled")
+    MEDIANS[name] = benchmark.stats.stats.median
+    return MEDIANS[name]
+
+
+def ratio(numerator: str, denominator: str) -> float:
+    """MEDIANS[numerator] / MEDIANS[denominator], skipping when either was not measured."""
+    if numerator not in MEDIANS or denominator not in MEDIANS:
+        pytest.skip(f"needs both {numerator} and {denominator} measured in this session")
+    return MEDIANS[numerator] / MEDIANS[denominator]

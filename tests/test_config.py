@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,6 +86,37 @@ def test_wrong_type_is_rejected():
 def test_range_checks(override, message):
     with pytest.raises(ConfigError, match=f"^{message}"):
         settings(override)
+
+
+EXPECTED_JOBS = {"seed_table": 11, "h_scan": 31, "batch_scan": 18, "epochs_scan": 21}
+
+
+def test_every_sweep_file_is_counted():
+    assert set(SWEEPS) == set(EXPECTED_JOBS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_sweep_expands_to_checked_jobs(sweep, tmp_path):
+    """The grids sweeper's dry run: every job composed and range-checked, none launched."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlpbench", "--multirun", f"+sweep={sweep}",
+         f"results_dir={tmp_path}", "hydra.sweeper.dry_run=true"],
+        cwd=CONF.parent, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    jobs = [line for line in proc.stdout.splitlines() if f"+sweep={sweep}" in line]
+    assert len(jobs) == len(set(jobs)) == EXPECTED_JOBS[sweep]
+    assert proc.stdout.splitlines()[-1] == f"{len(jobs)} jobs (dry run: nothing launched)"
+    assert not any(tmp_path.iterdir())
+
+
+def test_seed_table_pairs_methods_over_the_same_seeds():
+    with initialize(version_base="1.3", config_path="../conf"):
+        cfg = compose("config", overrides=["+sweep=seed_table"], return_hydra_config=True)
+    grids = cfg.hydra.sweeper.grids
+    assert grids[0]["seed"] == grids[1]["seed"] == "range(0,5)"
+    assert (grids[2]["method.engine"], grids[2]["epochs"]) == ("naive", 2)
 
 
 @pytest.mark.parametrize("sweep", SWEEPS)

@@ -5,6 +5,7 @@ of them: backprop for five seeds plus the slow numerical method for one. ``hydra
 takes ``hydra.sweeper.grids``, a list of parameter dicts each expanded exactly like the basic
 sweeper's ``params`` (which, when given, is shared by every grid); identical jobs are launched
 once. Jobs still go to whatever launcher is configured (joblib, Ray, submitit).
+``hydra.sweeper.dry_run=true`` prints the job list instead of launching it.
 
 Before anything is launched or written, every job's config is composed and passed to
 mlpbench's range checks, so a bad value anywhere in a sweep stops it before any result exists.
@@ -26,6 +27,7 @@ class GridsSweeperConf:
     max_batch_size: Optional[int] = None  # noqa: UP045 (OmegaConf 2.3 needs Optional)
     params: Optional[dict[str, str]] = None  # noqa: UP045
     grids: Optional[list[dict[str, Any]]] = None  # noqa: UP045
+    dry_run: bool = False
 
 
 ConfigStore.instance().store(
@@ -41,9 +43,24 @@ class GridsSweeper(BasicSweeper):
         max_batch_size: int | None,
         params: dict[str, str] | None = None,
         grids: list[dict[str, Any]] | None = None,
+        dry_run: bool = False,
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.grids = [dict(g) for g in grids] if grids else [{}]
+        self.dry_run = dry_run
+
+    def sweep(self, arguments: list[str]) -> Any:
+        """Launch the jobs; with ``dry_run``, check them and print one line per job instead."""
+        if not self.dry_run:
+            return super().sweep(arguments)
+        assert self.hydra_context is not None
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        batches = self.split_arguments(parser.parse_overrides(arguments), self.max_batch_size)
+        jobs = [job for batch in batches for job in batch]
+        for job in jobs:
+            print(" ".join(job))
+        print(f"{len(jobs)} jobs (dry run: nothing launched)")
+        return []
 
     def _parse_config(self) -> list[str]:
         # Shared params are merged into each grid in split_arguments instead.

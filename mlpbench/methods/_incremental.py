@@ -83,17 +83,18 @@ def _loss_all_logits_moved(e, t, moments, wmax, b, w2, j, dz, c):
 
 
 @numba.njit(cache=True, inline="always")
-def _loss_one_logit_moved(e, t, b, k_moved, d, c):
-    """Sample b's loss when only logit ``k_moved`` moves by ``d`` (a W2 or b2 entry changed)."""
+def _loss_one_logit_moved(e, t, total, b, k_moved, d, c):
+    """Sample b's loss when only logit ``k_moved`` moves by ``d`` (a W2 or b2 entry changed).
+
+    Only one term of the softmax denominator changes: ``total`` is the unperturbed one.
+    """
     f = _exp_small(d, c)
-    total = e[0, 0] * 0
-    for k in range(e.shape[1]):
-        total += e[b, k] * f if k == k_moved else e[b, k]
+    moved = total + e[b, k_moved] * (f - c[_ONE])
     loss = e[0, 0] * 0
     for k in range(e.shape[1]):
         if t[b, k] != 0:
             ek = e[b, k] * f if k == k_moved else e[b, k]
-            loss -= t[b, k] * math.log(ek / total + c[_LOG_EPS])
+            loss -= t[b, k] * math.log(ek / moved + c[_LOG_EPS])
     return loss
 
 
@@ -127,11 +128,17 @@ def distinct_values(x):
     pixel_ptr = np.zeros(nnz + 1, dtype=np.int64)
     n_values = 0
     n_pixels = 0
+    buffer = np.empty(d, dtype=np.int64)
     for b in range(n):
         row = x[b]
-        nonzero = np.nonzero(row)[0]
-        order = nonzero[np.argsort(row[nonzero], kind="mergesort")]
-        for pos in range(order.shape[0]):
+        count = 0
+        for i in range(d):
+            if row[i] != 0:
+                buffer[count] = i
+                count += 1
+        nonzero = buffer[:count]
+        order = nonzero[np.argsort(row[nonzero])]
+        for pos in range(count):
             i = order[pos]
             if pos == 0 or row[i] != row[order[pos - 1]]:
                 values[n_values] = row[i]
@@ -182,7 +189,7 @@ def _hidden_kernel(ex, z, e, t, w2, moments, wmax, base, shrink, grow, value_ptr
 
 
 @numba.njit(cache=True, parallel=True)
-def _output_kernel(z, e, t, base, scheme, c, grad_w2, grad_b2):
+def _output_kernel(z, e, t, totals, base, scheme, c, grad_w2, grad_b2):
     """Sums of per-sample loss differences for every W2[j, k] and b2[k]."""
     n, n_hidden = z.shape
     n_out = e.shape[1]
@@ -194,9 +201,9 @@ def _output_kernel(z, e, t, base, scheme, c, grad_w2, grad_b2):
                 step = h * z[b, j] if j < n_hidden else h
                 plus = minus = base[b]
                 if scheme != BACKWARD:
-                    plus = _loss_one_logit_moved(e, t, b, k, step, c)
+                    plus = _loss_one_logit_moved(e, t, totals[b], b, k, step, c)
                 if scheme != FORWARD:
-                    minus = _loss_one_logit_moved(e, t, b, k, -step, c)
+                    minus = _loss_one_logit_moved(e, t, totals[b], b, k, -step, c)
                 acc += _difference(plus, minus, base[b], scheme)
             if j < n_hidden:
                 grad_w2[j, k] = acc
@@ -215,7 +222,8 @@ def incremental_gradient(
     z = sigmoid(pre)
     logits = z @ params["W2"] + params["b2"]
     e = np.exp(logits - np.max(logits))
-    probs = e / np.sum(e, axis=1, keepdims=True)
+    totals = np.sum(e, axis=1)
+    probs = e / totals[:, None]
     base = -np.sum(t * np.log(probs + dtype.type(log_eps)), axis=1)
     ex = np.exp(-pre)
     code = SCHEME_CODES[scheme]
@@ -229,7 +237,7 @@ def incremental_gradient(
     wmax = np.max(np.abs(w2), axis=1)
     _hidden_kernel(ex, z, e, t, w2, moments, wmax, base, np.exp(-steps), np.exp(steps),
                    value_ptr, pixels, pixel_ptr, code, c, grads["W1"], grads["b1"])
-    _output_kernel(z, e, t, base, code, c, grads["W2"], grads["b2"])
+    _output_kernel(z, e, t, totals, base, code, c, grads["W2"], grads["b2"])
     scale = dtype.type(1 / (x.shape[0] * (2 * h if code == CENTRAL else h)))
     for grad in grads.values():
         grad *= scale

@@ -1,0 +1,80 @@
+"""The speed targets on the seed's problem: 784-50-10, a batch of 100 real digits, float64.
+
+`make bench` runs this file (about a minute, most of it two whole steps of the naive loop).
+Targets, as ratios measured side by side in this session:
+
+- the incremental engine at least 1000x faster per step than the naive loop;
+- the incremental engine at most 50x backprop's per-step gradient time;
+- a numerical run of the seed's protocol (100 epochs, test evaluation after each) within 30 s
+  end to end, with a peak memory of at most 1 GB.
+"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.conftest import ratio, real_batch, record, seed_network
+from mlpbench.methods import backprop, numerical
+from mlpbench.methods._incremental import incremental_gradient, warm_up
+
+REPO = Path(__file__).resolve().parents[1]
+X, T = real_batch(100)
+PARAMS = seed_network(50)
+
+
+def test_backprop_step(benchmark):
+    benchmark(backprop.gradient, PARAMS, X, T, 1e-7)
+    record("backprop", benchmark)
+
+
+def test_incremental_step(benchmark):
+    warm_up()
+    result = benchmark(incremental_gradient, PARAMS, X, T, h=1e-4, scheme="central",
+                       log_eps=1e-7)
+    assert result.loss_evals == 2 * 39_760
+    record("incremental", benchmark)
+
+
+def test_naive_step(benchmark):
+    result = benchmark.pedantic(numerical.naive_gradient, args=(PARAMS, X, T),
+                                kwargs={"h": 1e-4, "scheme": "central", "log_eps": 1e-7},
+                                rounds=2, iterations=1)
+    assert result.loss_evals == 2 * 39_760
+    record("naive", benchmark)
+
+
+def test_seed_protocol_run_end_to_end(benchmark, tmp_path):
+    """`python -m mlpbench method=numerical` (incremental), 100 epochs: wall time and peak RSS."""
+
+    def run() -> float:
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlpbench", "method=numerical", "dataset=mnist_subset",
+             "epochs=100", f"results_dir={tmp_path / 'results'}", "progress=false"],
+            cwd=REPO, capture_output=True, text=True, timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return time.perf_counter() - start
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    benchmark.extra_info["peak_rss_mb"] = peak_mb
+    assert record("seed_protocol_run", benchmark) <= 30.0
+    assert peak_mb <= 1024
+
+
+def test_targets(benchmark):
+    """The ratios, written into the JSON's extra_info of this entry and asserted."""
+    benchmark(lambda: None)
+    speedup = ratio("naive", "incremental")
+    vs_backprop = ratio("incremental", "backprop")
+    benchmark.extra_info.update(incremental_speedup_over_naive=speedup,
+                                incremental_over_backprop=vs_backprop)
+    print(f"\nincremental vs naive: {speedup:,.0f}x faster; incremental / backprop: "
+          f"{vs_backprop:.1f}x")
+    assert speedup >= 1000
+    assert vs_backprop <= 50
