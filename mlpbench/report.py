@@ -1,13 +1,17 @@
 """``python -m mlpbench.report``: the blog post's table and curves, rebuilt from our parquet.
 
-The report reads only what ``results.read_results`` returns, so every number in it can be traced
-back to a committed run row. The pipeline is split into pure steps that tests can check number by
-number, and a thin drawing/writing layer on top:
+The report reads only parquet (what ``results.read_results`` returns, plus the optional scaling
+folder), so every number in it can be traced back to a committed row. The pipeline is split
+into pure steps that tests can check number by number, and a thin drawing/writing layer on top:
 
 1. ``select_attempts``: one attempt per run_id (the latest ok one), duplicates counted, not hidden;
 2. ``summarize``: one row per configuration, mean and sample std over the ok seeds;
-3. ``curve_stats`` / ``paired_selection``: the data each figure plots, as DataFrames;
-4. ``render``: draws (matplotlib, Agg canvas, no display), writes every file atomically.
+3. ``speed_summary`` / ``engine_speedups``: per-step and full-protocol time per gradient method,
+   extrapolated from shorter runs where needed, and the ratios between methods;
+4. ``curve_stats`` / ``paired_selection``: the data each figure plots, as DataFrames;
+5. ``latest_scaling`` / ``scaling_slopes``: the scaling benchmark's parquet under
+   ``<results_dir>/scaling`` (``python -m mlpbench.scaling``), when there is any;
+6. ``render``: draws (matplotlib, Agg canvas, no display), writes every file atomically.
 
 Diverged or failed runs never enter a mean, but they are always listed, because a method that
 sometimes diverges is a finding, not noise.
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -35,6 +40,7 @@ from tabulate import tabulate
 
 from mlpbench import results
 from mlpbench.errors import MlpbenchError, ResultsError
+from mlpbench.scaling import SCALING_SCHEMA
 
 EXIT_USAGE = 2
 
@@ -73,6 +79,22 @@ FIGURE_NAMES = {
     "test_acc": "test_acc_vs_epoch.png",
     "paired": "paired_seed.png",
 }
+SCALING_FIGURE = "scaling.png"
+
+SPEED_CONTEXT_KEYS: tuple[str, ...] = (
+    "dataset", "hidden_size", "batch_size", "steps_per_epoch", "dtype",
+)
+"""Runs that agree on these do the same work per step, so their speeds can be compared. Epochs
+is deliberately not among them: a short run of a slow method times it per step, and its
+full-length time is extrapolated to the longest run's epochs."""
+
+SHORT_RUN_MARK = "†"
+"""Marks an Epochs cell of the main table shorter than its protocol (see ``short_of_protocol``)."""
+
+ENGINE_ORDER: tuple[str, ...] = ("backprop", "incremental", "naive")
+ENGINE_STYLE = {"backprop": ("C0", "o", "-"), "incremental": ("C1", "s", "-"),
+                "naive": ("C3", "^", "--")}
+"""Colour, marker and line style per scaling engine; naive is dashed because it is extrapolated."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +118,10 @@ class ReportOutputs:
     excluded: pd.DataFrame
     duplicates: int
     paired_seed: int | None
+    speed: pd.DataFrame | None = None
+    footnote: str = ""
+    scaling_png: Path | None = None
+    scaling_slopes: pd.DataFrame | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,12 +292,26 @@ def summarize(ok_runs: pd.DataFrame) -> pd.DataFrame:
     return _sorted_groups(pd.DataFrame(rows, columns=columns)).reset_index(drop=True)
 
 
+def short_of_protocol(summary: pd.DataFrame) -> pd.Series:
+    """True for configurations run for fewer epochs than the longest run of their context.
+
+    The sweep runs the seed's naive loop for 2 epochs only, to time it per step without an
+    hour's wait; the main table still shows it as measured, marked, and the Speed section
+    extrapolates it to the protocol's length.
+    """
+    if summary.empty:
+        return pd.Series(dtype=bool)
+    longest = summary.groupby(list(SPEED_CONTEXT_KEYS), dropna=False)["epochs"].transform("max")
+    return summary["epochs"] < longest
+
+
 def format_summary(summary: pd.DataFrame) -> pd.DataFrame:
     """The table a reader sees: the post's columns plus n and the per-step cost columns."""
+    short = short_of_protocol(summary)
     rows = [
         (
             row["config"],
-            int(row["epochs"]),
+            f"{int(row['epochs'])} {SHORT_RUN_MARK}" if short.loc[i] else int(row["epochs"]),
             duration_mean_std(row["elapsed_mean"], row["elapsed_std"], row["n"]),
             mean_std(row["loss_mean"], row["loss_std"], row["n"]),
             mean_std(row["acc_mean"], row["acc_std"], row["n"]),
@@ -279,9 +319,19 @@ def format_summary(summary: pd.DataFrame) -> pd.DataFrame:
             human_duration(row["grad_time_per_step_mean"]),
             format_count(row["loss_evals_per_step_mean"]),
         )
-        for _, row in summary.iterrows()
+        for i, row in summary.iterrows()
     ]
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+
+def short_run_footnote(summary: pd.DataFrame) -> str:
+    """The note under the main table explaining ``SHORT_RUN_MARK``; empty when nothing is short."""
+    if not short_of_protocol(summary).any():
+        return ""
+    return (f"{SHORT_RUN_MARK} Run for fewer epochs than the longest run with the same data, "
+            "network and batch size, to time the method per step without the full run; its "
+            "numbers are as measured over the epochs it ran. Its time for the full protocol is "
+            "extrapolated in the [Speed](#speed) section.")
 
 
 def excluded_runs(kept: pd.DataFrame) -> pd.DataFrame:
@@ -320,6 +370,189 @@ def duplicates_line(set_aside: pd.DataFrame) -> str:
     runs = set_aside["run_id"].nunique()
     return (f"{_plural(len(set_aside), 'duplicate attempt')} of {_plural(runs, 'run')} set aside "
             "(same configuration and seed run again; the latest ok attempt of each is used).")
+
+
+# ---------------------------------------------------------------------------------------------
+# Speed: per-step gradient time and full-protocol time per gradient method, with ratios.
+
+
+SPEED_COLUMNS: tuple[str, ...] = (
+    *SPEED_CONTEXT_KEYS, *METHOD_KEYS, "method_label", "n", "grad_time_per_step_mean",
+    "epochs_run", "n_elapsed", "elapsed_mean", "target_epochs", "target_time", "extrapolated",
+    "grad_vs_backprop", "target_vs_backprop",
+)
+
+
+def _speed_row(group: pd.DataFrame, target_epochs: int) -> dict[str, Any]:
+    """One gradient method's speed: per-step time over all its runs, elapsed over its longest.
+
+    The per-step gradient time does not depend on how long a run was, so every seed and length
+    enters its mean; elapsed does, so only the runs of the longest length are averaged, and
+    scaled linearly to ``target_epochs`` when that length is shorter.
+    """
+    first = group.iloc[0]
+    epochs_run = int(group["epochs_done"].max())
+    longest = group[group["epochs_done"] == epochs_run]
+    elapsed = float(longest["elapsed_s"].mean())
+    extrapolated = epochs_run != target_epochs
+    return {
+        **{k: first[k] for k in (*SPEED_CONTEXT_KEYS, *METHOD_KEYS, "method_label")},
+        "n": len(group),
+        "grad_time_per_step_mean": float(group["grad_time_per_step_s"].mean()),
+        "epochs_run": epochs_run,
+        "n_elapsed": len(longest),
+        "elapsed_mean": elapsed,
+        "target_epochs": target_epochs,
+        "target_time": elapsed / epochs_run * target_epochs if extrapolated else elapsed,
+        "extrapolated": extrapolated,
+    }
+
+
+def speed_summary(ok_runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (context, gradient method), with ratios to backprop in the same context.
+
+    ``ok_runs`` must be labelled (``label_configs``) and hold only status-ok attempts. The
+    protocol's length (``target_epochs``) is the largest ``epochs`` among the context's runs.
+    Ratios are method / backprop (how many times slower), NaN without a backprop run.
+    """
+    if ok_runs.empty:
+        return pd.DataFrame(columns=list(SPEED_COLUMNS))
+    rows = []
+    for _, context in ok_runs.groupby(list(SPEED_CONTEXT_KEYS), dropna=False, sort=False):
+        target = int(context["epochs"].max())
+        block = [_speed_row(group, target) for _, group in
+                 context.groupby(list(METHOD_KEYS), dropna=False, sort=False)]
+        reference = next((r for r in block if r["method"] == "backprop"), None)
+        for row in block:
+            row["grad_vs_backprop"] = (row["grad_time_per_step_mean"]
+                                       / reference["grad_time_per_step_mean"]
+                                       if reference else math.nan)
+            row["target_vs_backprop"] = (row["target_time"] / reference["target_time"]
+                                         if reference else math.nan)
+        rows += block
+    frame = pd.DataFrame(rows, columns=list(SPEED_COLUMNS))
+    order = [*SPEED_CONTEXT_KEYS, "method", "scheme", "h", "engine"]
+    return frame.sort_values(order, na_position="first", kind="stable").reset_index(drop=True)
+
+
+def engine_speedups(speed: pd.DataFrame) -> pd.DataFrame:
+    """Naive over incremental, per step and for the protocol, for each (context, scheme, h).
+
+    Both engines compute the same finite differences, so the ratio is the incremental engine's
+    speedup over the seed's loop on the same work.
+    """
+    columns = [*SPEED_CONTEXT_KEYS, "scheme", "h", "naive_grad", "incremental_grad",
+               "grad_speedup", "naive_target", "incremental_target", "target_speedup",
+               "target_epochs"]
+    numerical = speed[speed["engine"].isin(["naive", "incremental"])]
+    rows = []
+    for _, pair in numerical.groupby([*SPEED_CONTEXT_KEYS, "scheme", "h"], dropna=False,
+                                     sort=False):
+        by_engine = {row["engine"]: row for _, row in pair.iterrows()}
+        if set(by_engine) != {"naive", "incremental"}:
+            continue
+        naive, fast = by_engine["naive"], by_engine["incremental"]
+        rows.append({
+            **{k: naive[k] for k in (*SPEED_CONTEXT_KEYS, "scheme", "h")},
+            "naive_grad": naive["grad_time_per_step_mean"],
+            "incremental_grad": fast["grad_time_per_step_mean"],
+            "grad_speedup": naive["grad_time_per_step_mean"] / fast["grad_time_per_step_mean"],
+            "naive_target": naive["target_time"],
+            "incremental_target": fast["target_time"],
+            "target_speedup": naive["target_time"] / fast["target_time"],
+            "target_epochs": naive["target_epochs"],
+        })
+    return pd.DataFrame(rows, columns=columns)
+
+
+def format_ratio(ratio: float) -> str:
+    """A speed ratio as "1,234x", "56.7x" or "1.23x"; "n/a" when there is nothing to divide."""
+    if _is_missing(ratio) or not math.isfinite(ratio):
+        return "n/a"
+    if ratio >= 100:
+        return f"{ratio:,.0f}x"
+    if ratio >= 10:
+        return f"{ratio:.1f}x"
+    return f"{ratio:.2f}x"
+
+
+def format_protocol_time(row: pd.Series | dict[str, Any]) -> str:
+    """The full-protocol time, saying so when it is extrapolated from a shorter run."""
+    text = human_duration(row["target_time"])
+    if row["extrapolated"]:
+        text += f" (extrapolated from {_plural(int(row['epochs_run']), 'epoch')})"
+    return text
+
+
+def format_speed(speed: pd.DataFrame) -> pd.DataFrame:
+    """The Speed table of one context: times with their epochs, and the ratios to backprop."""
+    rows = []
+    for _, row in speed.iterrows():
+        is_reference = row["method"] == "backprop"
+        rows.append((
+            row["method_label"],
+            int(row["n"]),
+            human_duration(row["grad_time_per_step_mean"]),
+            f"{human_duration(row['elapsed_mean'])} ({_plural(int(row['epochs_run']), 'epoch')})",
+            format_protocol_time(row),
+            "reference" if is_reference else format_ratio(row["grad_vs_backprop"]),
+            "reference" if is_reference else format_ratio(row["target_vs_backprop"]),
+        ))
+    target = int(speed["target_epochs"].iloc[0]) if not speed.empty else 0
+    columns = ["Method", "n (runs)", "Gradient time per step", "Elapsed (measured)",
+               f"Time for {target} epochs", "Gradient time vs backprop",
+               f"{target}-epoch time vs backprop"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def format_speedups(speedups: pd.DataFrame) -> pd.DataFrame:
+    """The incremental-vs-naive table of one context."""
+    rows = [
+        (f"{row['scheme']}, h={format_h(float(row['h']))}",
+         human_duration(row["naive_grad"]), human_duration(row["incremental_grad"]),
+         format_ratio(row["grad_speedup"]), format_ratio(row["target_speedup"]))
+        for _, row in speedups.iterrows()
+    ]
+    target = int(speedups["target_epochs"].iloc[0]) if not speedups.empty else 0
+    return pd.DataFrame(rows, columns=[
+        "Scheme", "naive: gradient time per step", "incremental: gradient time per step",
+        "Speedup per step (naive / incremental)", f"Speedup for {target} epochs"])
+
+
+def _context_title(row: pd.Series | dict[str, Any]) -> str:
+    return (f"{row['dataset']}, 784-{row['hidden_size']}-10, batch {row['batch_size']}, "
+            f"{_plural(int(row['steps_per_epoch']), 'step')} per epoch, {row['dtype']}")
+
+
+def speed_markdown(speed: pd.DataFrame) -> str:
+    """The "## Speed" section: what the columns mean, then one table (or two) per context."""
+    if speed.empty:
+        return ""
+    lines = [
+        "## Speed",
+        "",
+        "Gradient time per step is the time inside the gradient computation per SGD step, mean "
+        "over every ok run of the method. Elapsed is the wall time of the training loop, "
+        "evaluation included, for the epochs the runs actually ran (mean over the runs of the "
+        "longest length). The time for the protocol's length (the largest epoch count among "
+        "the runs with the same data, network and batch size) is measured where a run had "
+        "that many epochs, and otherwise extrapolated linearly as (elapsed / epochs run) x "
+        "protocol epochs, which assumes every epoch costs the same. Ratios to backprop say how "
+        "many times slower a method is; the speedup of the incremental engine is naive time / "
+        "incremental time for the same finite differences.",
+        "",
+    ]
+    speedups = engine_speedups(speed)
+    for _, context in speed.groupby(list(SPEED_CONTEXT_KEYS), dropna=False, sort=False):
+        first = context.iloc[0]
+        lines += [f"**{_context_title(first)}** (protocol length: "
+                  f"{int(first['target_epochs'])} epochs)", "", _markdown(format_speed(context)),
+                  ""]
+        mine = speedups.merge(context[list(SPEED_CONTEXT_KEYS)].drop_duplicates(),
+                              on=list(SPEED_CONTEXT_KEYS), how="inner")
+        if not mine.empty:
+            lines += ["Incremental vs naive engine:", "", _markdown(format_speedups(mine)), ""]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,6 +617,15 @@ def _short_protocol(runs: pd.DataFrame) -> str:
             f"784-{hidden}-10 sigmoid, {dtype}")
 
 
+def _short_machine(runs: pd.DataFrame) -> str:
+    """CPU and core count for a figure title; "several machines" when they differ."""
+    machines = _distinct(runs, ["cpu_model", "cpu_count"])
+    if len(machines) > 1:
+        return "several machines (see report.md)"
+    cpu, count = machines[0]
+    return f"{cpu} ({format_value(count)} CPUs)"
+
+
 def _short_datasets(runs: pd.DataFrame) -> str:
     return ", ".join(f"{name} ({int(tr):,}/{int(te):,})"
                      for name, tr, te in _distinct(runs, ["dataset", "n_train", "n_test"]))
@@ -441,6 +683,159 @@ def paired_curves(curves: pd.DataFrame, paired_runs: pd.DataFrame) -> pd.DataFra
     data = _curves_of(curves, paired_runs)
     return (data[["config", "epoch", "loss", "test_acc"]]
             .sort_values(["config", "epoch"], kind="stable").reset_index(drop=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scaling (``python -m mlpbench.scaling``): per-step time vs network size, from its own parquet.
+
+
+def read_scaling(results_dir: Path) -> pd.DataFrame:
+    """Every row under ``results_dir/scaling``; an empty frame when there is no such file.
+
+    A missing folder is not an error: the scaling benchmark is optional, and a report without
+    it simply has no Scaling section.
+    """
+    folder = Path(results_dir) / "scaling"
+    empty = SCALING_SCHEMA.empty_table().to_pandas()
+    if not folder.is_dir() or not any(
+        p.suffix == ".parquet" and not p.name.startswith((".", "_")) for p in folder.iterdir()
+    ):
+        return empty
+    try:
+        return pd.read_parquet(folder, schema=SCALING_SCHEMA)
+    except (pa.ArrowException, OSError) as ex:
+        reason = str(ex).splitlines()[0] if str(ex) else type(ex).__name__
+        raise ResultsError(f"cannot read scaling results in '{folder}': {reason}") from None
+
+
+def latest_scaling(rows: pd.DataFrame) -> pd.DataFrame:
+    """The latest measurement of each (engine, hidden size, batch size), in plotting order.
+
+    Re-running the benchmark adds a file rather than replacing one, so older measurements of
+    a cell stay on disk; only the newest is shown.
+    """
+    if rows.empty:
+        return rows
+    order = rows.sort_values(["measured_at", "measurement_id"], kind="stable")
+    latest = order.groupby(["engine", "hidden_size", "batch_size"], sort=False).tail(1)
+    rank = {engine: i for i, engine in enumerate(ENGINE_ORDER)}
+    return (latest.assign(_rank=latest["engine"].map(rank).fillna(len(rank)))
+            .sort_values(["batch_size", "_rank", "engine", "param_count"], kind="stable")
+            .drop(columns="_rank").reset_index(drop=True))
+
+
+def loglog_slope(param_counts: Sequence[float], seconds: Sequence[float]) -> float:
+    """Least-squares slope of log(time) against log(parameter count): the cost's exponent.
+
+    NaN with fewer than two distinct sizes, where no line is defined.
+    """
+    x = np.log(np.asarray(param_counts, dtype=float))
+    y = np.log(np.asarray(seconds, dtype=float))
+    if len(np.unique(x)) < 2:
+        return math.nan
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def scaling_slopes(latest: pd.DataFrame) -> pd.DataFrame:
+    """One slope per (engine, batch size), fitted to the median per-step times."""
+    rows = [
+        {"engine": engine, "batch_size": int(batch), "points": len(group),
+         "slope": loglog_slope(group["param_count"], group["seconds_per_step_median"])}
+        for (batch, engine), group in latest.groupby(["batch_size", "engine"], sort=False)
+    ]
+    return pd.DataFrame(rows, columns=["engine", "batch_size", "points", "slope"])
+
+
+def _sample_sizes(latest: pd.DataFrame) -> str:
+    """ "K = 200" (or the several K used) for the extrapolated rows."""
+    sizes = sorted({int(k) for k in latest.loc[latest["extrapolated"], "sampled_params"]})
+    return "K = " + ", ".join(f"{k:,}" for k in sizes)
+
+
+def engine_label(engine: str, latest: pd.DataFrame) -> str:
+    """The engine's name, saying for naive that its times are extrapolated from a sample."""
+    rows = latest[latest["engine"] == engine]
+    if rows["extrapolated"].any():
+        return f"{engine} (extrapolated from {_sample_sizes(rows)} sampled entries)"
+    return engine
+
+
+def format_scaling_times(latest: pd.DataFrame) -> pd.DataFrame:
+    """Median per-step time per (batch, engine) row and hidden-size column."""
+    hidden = sorted(latest["hidden_size"].unique())
+    rows = []
+    for (batch, engine), group in latest.groupby(["batch_size", "engine"], sort=False):
+        times = dict(zip(group["hidden_size"], group["seconds_per_step_median"], strict=True))
+        rows.append((str(int(batch)), engine,
+                     *(human_duration(times[h]) if h in times else "" for h in hidden)))
+    return pd.DataFrame(rows, columns=["Batch", "Engine", *(f"784-{h}-10" for h in hidden)])
+
+
+def format_slopes(slopes: pd.DataFrame) -> pd.DataFrame:
+    """Engines down, batch sizes across: the fitted exponents to two decimals."""
+    batches = sorted(slopes["batch_size"].unique())
+    rows = []
+    engines = [e for e in ENGINE_ORDER if e in set(slopes["engine"])]
+    engines += sorted(set(slopes["engine"]) - set(engines))
+    for engine in engines:
+        mine = slopes[slopes["engine"] == engine].set_index("batch_size")["slope"]
+        rows.append((engine, *(f"{mine[b]:.2f}" if b in mine and not _is_missing(mine[b])
+                               else "n/a" for b in batches)))
+    return pd.DataFrame(rows, columns=["Engine", *(f"batch {b}" for b in batches)])
+
+
+def scaling_threads_text(latest: pd.DataFrame) -> str:
+    """The thread settings and load the timings ran under, which can change them many-fold."""
+    texts = []
+    for numba_threads, blas_env, load in _distinct(
+        latest, ["numba_threads", "blas_threads_env", "load_avg_1m"]
+    ):
+        blas = blas_env or "BLAS threads at the library default"
+        load_text = "n/a" if _is_missing(load) else f"{load:.2f}"
+        texts.append(f"numba threads {format_value(numba_threads)}, {blas}, "
+                     f"1-min load average {load_text} at the start")
+    return "; ".join(texts)
+
+
+def _time_span(times: pd.Series) -> str:
+    """ "2025-01-02 10:00", or "<first> to <last>" when the measurements span more than that."""
+    first, last = f"{times.min():%Y-%m-%d %H:%M}", f"{times.max():%Y-%m-%d %H:%M}"
+    return first if first == last else f"{first} to {last}"
+
+
+def scaling_markdown(latest: pd.DataFrame, slopes: pd.DataFrame, figure: Path | None) -> str:
+    """The "## Scaling" section: what was timed where, the slopes, the times, the figure."""
+    repeats = sorted({int(r) for r in latest["repeats"]})
+    dates = latest["measured_at"]
+    lines = [
+        "## Scaling",
+        "",
+        "Per-step gradient time of each engine against the network's parameter count "
+        "(784-H-10, H = " + ", ".join(str(int(h)) for h in sorted(latest["hidden_size"].unique()))
+        + ") at each batch size, measured by `python -m mlpbench.scaling` on real digits from "
+        f"{', '.join(sorted(latest['dataset'].unique()))}, float64, numerical engines with "
+        "central differences, h = 1e-4. Each time is the median of "
+        + " or ".join(str(r) for r in repeats)
+        + " timed calls after one warm-up call (the latest measurement of each cell). "
+        f"**Naive times are extrapolated**: the seed's loop was timed on {_sample_sizes(latest)} "
+        "parameter entries sampled uniformly from W1, b1, W2 and b2, and the mean time per entry "
+        "multiplied by the parameter count. "
+        f"Machine: {machines_text(latest)}; {scaling_threads_text(latest)}. "
+        f"Measured {_time_span(dates)} UTC, code revision {revisions_text(latest)}.",
+        "",
+        "Least-squares slope of log(time per step) against log(parameter count), per engine and "
+        "batch size (1 means time proportional to the parameter count, 2 to its square):",
+        "",
+        _markdown(format_slopes(slopes)),
+        "",
+        "Median time per step:",
+        "",
+        _markdown(format_scaling_times(latest), text_columns=2),
+        "",
+    ]
+    if figure is not None:
+        lines += [f"![per-step gradient time vs parameter count]({figure.name})", ""]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -504,6 +899,37 @@ def draw_paired(curves: pd.DataFrame, order: Sequence[str], colors: dict[str, st
     return fig
 
 
+def draw_scaling(latest: pd.DataFrame, slopes: pd.DataFrame, title: str) -> Figure:
+    """Log-log time per step vs parameter count, one panel per batch size, slopes in legends."""
+    batches = sorted(latest["batch_size"].unique())
+    fig = _new_figure(5.2 * len(batches), 6.2)
+    axes = np.atleast_1d(fig.subplots(1, len(batches), sharey=True))
+    slope_of = {(r["engine"], r["batch_size"]): r["slope"] for _, r in slopes.iterrows()}
+    for ax, batch in zip(axes, batches, strict=True):
+        panel = latest[latest["batch_size"] == batch]
+        for engine, line in panel.groupby("engine", sort=False):
+            color, marker, style = ENGINE_STYLE.get(engine, ("C7", "x", ":"))
+            slope = slope_of.get((engine, int(batch)), math.nan)
+            slope_text = "n/a" if _is_missing(slope) else f"{slope:.2f}"
+            ax.plot(line["param_count"], line["seconds_per_step_median"], color=color,
+                    marker=marker, ls=style, lw=1.6,
+                    label=f"{engine_label(engine, panel)}, slope {slope_text}")
+        ticks = panel.drop_duplicates("hidden_size").sort_values("param_count")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(ticks["param_count"], [f"{int(p):,}\nH={int(h)}" for p, h in
+                                             zip(ticks["param_count"], ticks["hidden_size"],
+                                                 strict=True)], fontsize=7)
+        ax.minorticks_off()
+        ax.set_title(f"batch {int(batch)}", fontsize=10)
+        ax.set_xlabel("parameter count (hidden size H)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+    axes[0].set_ylabel("gradient time per step (s, median)")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def figure_png(fig: Figure) -> bytes:
     """The figure as PNG bytes, so writing it can be atomic like every other output."""
     buffer = io.BytesIO()
@@ -531,17 +957,22 @@ def write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _markdown(frame: pd.DataFrame) -> str:
-    """A pipe table, text as given (no re-parsing of "1.6600"), numbers aligned right."""
-    align = ["left", *(["right"] * (len(frame.columns) - 1))]
+def _markdown(frame: pd.DataFrame, text_columns: int = 1) -> str:
+    """A pipe table, text as given (no re-parsing of "1.6600"), numbers aligned right.
+
+    The first ``text_columns`` columns hold names and are aligned left.
+    """
+    align = [*(["left"] * text_columns), *(["right"] * (len(frame.columns) - text_columns))]
     return tabulate(frame, headers="keys", tablefmt="pipe", showindex=False,
                     disable_numparse=True, colalign=align)
 
 
 def render_markdown(*, kept: pd.DataFrame, table: str, excluded: pd.DataFrame,
                     set_aside: pd.DataFrame, figures: dict[str, Path | None],
-                    paired_note: str) -> str:
-    """The whole report.md: what was measured, our table, exclusions, the post's table, figures."""
+                    paired_note: str, footnote: str = "", speed_md: str = "",
+                    scaling_md: str = "") -> str:
+    """The whole report.md: what was measured, our table, exclusions, speed, the post's table,
+    figures, and the scaling benchmark when there is one."""
     lines = [
         "# Can numerical differentiation replace backpropagation? Our measurements",
         "",
@@ -556,6 +987,7 @@ def render_markdown(*, kept: pd.DataFrame, table: str, excluded: pd.DataFrame,
         "",
         table,
         "",
+        *([footnote, ""] if footnote else []),
         "Mean ± sample standard deviation (ddof=1) over seeds; the std is omitted when n=1. "
         "Only runs with status ok enter the means. Gradient time per step is the time spent "
         "inside the gradient computation alone, per SGD step (mean over seeds); loss evaluations "
@@ -569,6 +1001,7 @@ def render_markdown(*, kept: pd.DataFrame, table: str, excluded: pd.DataFrame,
     lines += [
         duplicates_line(set_aside),
         "",
+        *([speed_md] if speed_md else []),
         "## The post's published figures",
         "",
         "As printed in the blog post: unseeded, full MNIST (60,000 train / 10,000 test), one run "
@@ -589,6 +1022,8 @@ def render_markdown(*, kept: pd.DataFrame, table: str, excluded: pd.DataFrame,
     if figures.get("loss") is None:
         lines += ["No run finished with status ok, so there are no curves to plot.", ""]
     lines += [paired_note, ""]
+    if scaling_md:
+        lines.append(scaling_md)
     return "\n".join(lines)
 
 
@@ -623,6 +1058,8 @@ def render(results_dir: Path, out_dir: Path) -> ReportOutputs:
     summary = summarize(ok_runs)
     table = _markdown(format_summary(summary)) if not summary.empty else (
         "No run finished with status ok.")
+    footnote = short_run_footnote(summary)
+    speed = speed_summary(ok_runs)
     excluded = excluded_runs(kept)
     colors = _colors(summary["config"])
     scope = f"{_short_datasets(kept)} · {_short_protocol(kept)}"
@@ -654,8 +1091,22 @@ def render(results_dir: Path, out_dir: Path) -> ReportOutputs:
                        f"{paired_runs['method_label'].nunique()} methods with the same initial "
                        "weights and the same mini-batches.")
 
+    scaling = latest_scaling(read_scaling(results_dir))
+    slopes = scaling_slopes(scaling) if not scaling.empty else None
+    if slopes is not None:
+        title = ("Gradient time per step vs network size (784-H-10), log-log; "
+                 "legend: least-squares slope of log time vs log parameter count\n"
+                 f"{_short_machine(scaling)}; {scaling_threads_text(scaling)}")
+        pngs["scaling"] = figure_png(draw_scaling(scaling, slopes, title))
+
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        scaling_png = None
+        if "scaling" in pngs:
+            scaling_png = out_dir / SCALING_FIGURE
+            write_atomic(scaling_png, pngs.pop("scaling"))
+        else:
+            (out_dir / SCALING_FIGURE).unlink(missing_ok=True)
         for key, data in pngs.items():
             figures[key] = out_dir / FIGURE_NAMES[key]
             write_atomic(figures[key], data)
@@ -665,7 +1116,10 @@ def render(results_dir: Path, out_dir: Path) -> ReportOutputs:
         report_md = out_dir / "report.md"
         text = render_markdown(kept=kept, table=table, excluded=excluded,
                                set_aside=attempts.set_aside, figures=figures,
-                               paired_note=paired_note)
+                               paired_note=paired_note, footnote=footnote,
+                               speed_md=speed_markdown(speed),
+                               scaling_md=("" if slopes is None else
+                                           scaling_markdown(scaling, slopes, scaling_png)))
         write_atomic(report_md, text.encode())
     except OSError as ex:
         reason = ex.strerror or type(ex).__name__
@@ -675,18 +1129,23 @@ def render(results_dir: Path, out_dir: Path) -> ReportOutputs:
         report_md=report_md, loss_png=figures["loss"], test_acc_png=figures["test_acc"],
         paired_png=figures["paired"], table=table, summary=summary, excluded=excluded,
         duplicates=len(attempts.set_aside), paired_seed=None if paired is None else paired[0],
+        speed=speed, footnote=footnote, scaling_png=scaling_png, scaling_slopes=slopes,
     )
 
 
 def terminal_text(outputs: ReportOutputs) -> str:
     """What the CLI prints: the table, what was left out, and where the files are."""
-    lines = [outputs.table, "", excluded_line(outputs.excluded)]
+    lines = [outputs.table, ""]
+    if outputs.footnote:
+        lines += [outputs.footnote, ""]
+    lines.append(excluded_line(outputs.excluded))
     if outputs.duplicates:
         lines.append(f"{_plural(outputs.duplicates, 'duplicate attempt')} set aside "
                      "(latest ok attempt used).")
     lines.append("")
     lines += [f"wrote {path}" for path in (outputs.report_md, outputs.loss_png,
-                                           outputs.test_acc_png, outputs.paired_png)
+                                           outputs.test_acc_png, outputs.paired_png,
+                                           outputs.scaling_png)
               if path is not None]
     return "\n".join(lines)
 

@@ -122,3 +122,18 @@ def test_training_curves_match_naive(tmp_path):
     np.testing.assert_allclose(inc["loss"], naive["loss"], atol=1e-6, rtol=0)
     np.testing.assert_array_equal(inc["test_acc"], naive["test_acc"])
     assert runs["incremental"]["engine"] == "incremental"
+
+
+@pytest.mark.parametrize(("hidden", "batch", "blank"), [(1, 1, False), (2, 3, False), (3, 2, True)])
+def test_edge_shapes_and_blank_images(subset, hidden, batch, blank):
+    """One unit, one sample, and images with no ink at all (no W1 entry can move the loss)."""
+    x = subset.x_train[:batch] / 255.0
+    if blank:
+        x = np.zeros_like(x)
+    t = one_hot(subset.y_train[:batch], 10)
+    params = init_params(784, hidden, 10, np.random.default_rng(hidden))
+    inc = incremental_gradient(params, x, t, h=1e-4, scheme="central", log_eps=1e-7)
+    naive = numerical.naive_gradient(params, x, t, h=1e-4, scheme="central", log_eps=1e-7)
+    assert max(np.abs(inc.grads[k] - naive.grads[k]).max() for k in PARAM_KEYS) < 1e-10
+    if blank:
+        assert not inc.grads["W1"].any()

@@ -7,6 +7,7 @@ the report is checked against the real parquet layout and schemas, not against a
 from __future__ import annotations
 
 import math
+import shutil
 import statistics
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from mlpbench import report, results
+from mlpbench import report, results, scaling
 
 EPOCHS = 5
 N_PARAMS = 784 * 50 + 50 + 50 * 10 + 10
@@ -32,11 +33,11 @@ BACKPROP_RUNS = [(0, 1.60, 0.70, 0.30), (1, 1.70, 0.66, 0.32), (2, 1.65, 0.68, 0
 NUMERICAL_OK = (0, 1.55, 0.63, 3780.0)
 
 
-def config(method: dict[str, Any], seed: int) -> dict[str, Any]:
+def config(method: dict[str, Any], seed: int, epochs: int = EPOCHS) -> dict[str, Any]:
     """Config columns as ``train.result_config`` fills them, on the embedded subset."""
     return {
         **method, "dataset": "mnist_subset", "n_train": 4000, "n_test": 1000,
-        "hidden_size": 50, "batch_size": 100, "lr": 0.1, "epochs": EPOCHS,
+        "hidden_size": 50, "batch_size": 100, "lr": 0.1, "epochs": epochs,
         "steps_per_epoch": 1, "seed": seed, "dtype": "float64", "log_eps": 1e-7,
     }
 
@@ -44,10 +45,16 @@ def config(method: dict[str, Any], seed: int) -> dict[str, Any]:
 def write(
     results_dir: Path, method: dict[str, Any], seed: int, final_loss: float, final_acc: float,
     elapsed: float, *, status: str = "ok", started_minutes: float = 0.0,
-    attempt: str | None = None, epochs_done: int = EPOCHS,
+    attempt: str | None = None, epochs_done: int | None = None, epochs: int = EPOCHS,
+    grad_per_step: float | None = None,
 ) -> str:
-    """Write one run with a straight-line curve ending at the given final numbers."""
-    cfg = config(method, seed)
+    """Write one run with a straight-line curve ending at the given final numbers.
+
+    Gradient time is half the elapsed time unless ``grad_per_step`` says otherwise.
+    """
+    cfg = config(method, seed, epochs)
+    epochs_done = epochs if epochs_done is None else epochs_done
+    grad_total = elapsed / 2 if grad_per_step is None else grad_per_step * epochs_done
     run_id = results.run_id_for(cfg)
     attempt_id = attempt or f"{method['method']}-{seed}-{started_minutes}"
     results.ensure_writable(results_dir)
@@ -61,13 +68,13 @@ def write(
             "loss": 2.3 + (final_loss - 2.3) * frac if math.isfinite(final_loss) or frac < 1
             else final_loss,
             "test_acc": 0.1 + (final_acc - 0.1) * frac, "elapsed_s": elapsed * frac,
-            "grad_time_s": elapsed * frac / 2, "loss_evals": evals * epoch,
+            "grad_time_s": grad_total * frac, "loss_evals": evals * epoch,
         })
     run = {
         **ids, "param_count": N_PARAMS, "epochs_done": epochs_done, "final_loss": final_loss,
-        "final_test_acc": final_acc, "elapsed_s": elapsed, "grad_time_s": elapsed / 2,
+        "final_test_acc": final_acc, "elapsed_s": elapsed, "grad_time_s": grad_total,
         "loss_evals": evals * epochs_done,
-        "grad_time_per_step_s": elapsed / 2 / epochs_done, "loss_evals_per_step": float(evals),
+        "grad_time_per_step_s": grad_total / epochs_done, "loss_evals_per_step": float(evals),
         "status": status, "error": None,
         "started_at": T0 + timedelta(minutes=started_minutes), **results.environment(),
     }
@@ -270,3 +277,222 @@ def test_unwritable_out_dir_is_one_line(
     err = capsys.readouterr().err
     assert err.startswith(f"mlpbench.report: error: cannot write the report to '{blocker}'")
     assert len(err.splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Speed section: backprop and incremental at the protocol's length, naive timed for 2 epochs.
+
+INCREMENTAL = {**NUMERICAL, "engine": "incremental"}
+PROTOCOL = 100
+NAIVE_EPOCHS = 2
+# (seed, elapsed s, gradient s per step)
+SPEED_BACKPROP = [(0, 3.0, 0.010), (1, 3.3, 0.011), (2, 3.6, 0.012)]
+SPEED_INCREMENTAL = [(0, 12.0, 0.090), (1, 13.0, 0.100), (2, 14.0, 0.110)]
+SPEED_NAIVE = (0, 60.0, 29.5)
+
+
+@pytest.fixture(scope="module")
+def speed_rendered(tmp_path_factory: pytest.TempPathFactory) -> report.ReportOutputs:
+    out = tmp_path_factory.mktemp("speed") / "results"
+    for method, runs in ((BACKPROP, SPEED_BACKPROP), (INCREMENTAL, SPEED_INCREMENTAL)):
+        for seed, elapsed, grad in runs:
+            write(out, method, seed, 1.6, 0.7, elapsed, epochs=PROTOCOL, grad_per_step=grad,
+                  started_minutes=seed)
+    seed, elapsed, grad = SPEED_NAIVE
+    write(out, NUMERICAL, seed, 2.2, 0.2, elapsed, epochs=NAIVE_EPOCHS, grad_per_step=grad)
+    return report.render(out, tmp_path_factory.mktemp("speed-report") / "report")
+
+
+def speed_row(outputs: report.ReportOutputs, engine: str | None) -> pd.Series:
+    speed = outputs.speed
+    assert speed is not None
+    rows = speed[speed["engine"].isna()] if engine is None else speed[speed["engine"] == engine]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+def test_naive_protocol_time_is_extrapolated(speed_rendered: report.ReportOutputs) -> None:
+    naive = speed_row(speed_rendered, "naive")
+    assert naive["epochs_run"] == NAIVE_EPOCHS and naive["target_epochs"] == PROTOCOL
+    assert bool(naive["extrapolated"])
+    assert naive["target_time"] == pytest.approx(60.0 / 2 * 100)  # 3,000 s
+    for engine, runs in ((None, SPEED_BACKPROP), ("incremental", SPEED_INCREMENTAL)):
+        row = speed_row(speed_rendered, engine)
+        assert not bool(row["extrapolated"])
+        assert row["n"] == 3 and row["epochs_run"] == PROTOCOL
+        assert row["target_time"] == pytest.approx(statistics.mean(r[1] for r in runs))
+        assert row["grad_time_per_step_mean"] == pytest.approx(
+            statistics.mean(r[2] for r in runs))
+
+
+def test_speedups_match_hand_computation(speed_rendered: report.ReportOutputs) -> None:
+    backprop_grad, backprop_time = 0.011, 3.3
+    incremental_grad, incremental_time = 0.10, 13.0
+    naive_grad, naive_time = 29.5, 3000.0
+    naive = speed_row(speed_rendered, "naive")
+    incremental = speed_row(speed_rendered, "incremental")
+    assert naive["grad_vs_backprop"] == pytest.approx(naive_grad / backprop_grad)  # 2,681.8
+    assert naive["target_vs_backprop"] == pytest.approx(naive_time / backprop_time)  # 909.1
+    assert incremental["grad_vs_backprop"] == pytest.approx(incremental_grad / backprop_grad)
+    assert incremental["target_vs_backprop"] == pytest.approx(incremental_time / backprop_time)
+    pairs = report.engine_speedups(speed_rendered.speed)
+    assert len(pairs) == 1
+    assert pairs["grad_speedup"].iloc[0] == pytest.approx(naive_grad / incremental_grad)
+    assert pairs["target_speedup"].iloc[0] == pytest.approx(naive_time / incremental_time)
+
+
+def table_rows(text: str, first_cell: str) -> list[list[str]]:
+    """The cells of every pipe-table row of ``text`` whose first cell is ``first_cell``."""
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in text.splitlines() if line.startswith("|")]
+    return [row for row in rows if row[0] == first_cell]
+
+
+def test_speed_section_text(speed_rendered: report.ReportOutputs) -> None:
+    text = speed_rendered.report_md.read_text()
+    speed_text = text[text.index("## Speed"):text.index("## The post's")]
+    assert "(protocol length: 100 epochs)" in speed_text
+    [naive] = table_rows(speed_text, "numerical (central, h=1e-04, naive)")
+    assert naive == ["numerical (central, h=1e-04, naive)", "1", "29.50 s",
+                     "1 min 00.0 s (2 epochs)", "50 min 00.0 s (extrapolated from 2 epochs)",
+                     "2,682x", "909x"]  # 29.5 / 0.011 and 3,000 / 3.3
+    [incremental] = table_rows(speed_text, "numerical (central, h=1e-04, incremental)")
+    assert incremental == ["numerical (central, h=1e-04, incremental)", "3", "100 ms",
+                           "13.00 s (100 epochs)", "13.00 s", "9.09x", "3.94x"]
+    [backprop] = table_rows(speed_text, "backprop")
+    assert backprop[2:] == ["11 ms", "3.30 s (100 epochs)", "3.30 s", "reference", "reference"]
+    # naive / incremental: 29.5 / 0.1 per step, 3,000 / 13 for 100 epochs
+    assert table_rows(speed_text, "central, h=1e-04") == [
+        ["central, h=1e-04", "29.50 s", "100 ms", "295x", "231x"]]
+
+
+def test_short_run_footnote_in_main_table(speed_rendered: report.ReportOutputs) -> None:
+    line = next(ln for ln in speed_rendered.table.splitlines() if "naive" in ln)
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[1] == f"{NAIVE_EPOCHS} {report.SHORT_RUN_MARK}"
+    backprop = next(ln for ln in speed_rendered.table.splitlines() if "| backprop" in ln)
+    assert report.SHORT_RUN_MARK not in backprop
+    text = speed_rendered.report_md.read_text()
+    assert speed_rendered.footnote.startswith(report.SHORT_RUN_MARK)
+    assert speed_rendered.footnote in text and "[Speed](#speed)" in text
+    assert text.index(speed_rendered.footnote) < text.index("## Speed")
+
+
+def test_no_footnote_when_every_run_has_the_same_length(
+    rendered: report.ReportOutputs,
+) -> None:
+    assert rendered.footnote == ""
+    assert report.SHORT_RUN_MARK not in rendered.report_md.read_text()
+    assert rendered.speed is not None
+    assert not rendered.speed["extrapolated"].any()
+
+
+@pytest.mark.parametrize(("ratio", "text"), [
+    (2681.8, "2,682x"), (268.18, "268x"), (10.0, "10.0x"), (9.0909, "9.09x"),
+    (math.nan, "n/a"),
+])
+def test_format_ratio(ratio: float, text: str) -> None:
+    assert report.format_ratio(ratio) == text
+
+
+# ---------------------------------------------------------------------------------------------
+# Scaling section: rows written by ``scaling.write_scaling``, times following exact power laws.
+
+SCALING_HIDDEN = (16, 32, 50)
+SCALING_BATCH = (10, 100)
+EXPONENT = {"backprop": 1.0, "incremental": 1.5, "naive": 2.0}
+NAIVE_K = 200
+
+
+def power_law_seconds(engine: str, param_count: int, batch_size: int) -> float:
+    return 1e-9 * batch_size * param_count ** EXPONENT[engine]
+
+
+def scaling_rows(measurement_id: str, at: datetime, *, bad: bool = False) -> list[dict]:
+    """One grid of rows; ``bad`` multiplies every time by 7 (an older, discarded measurement)."""
+    rows = []
+    for batch in SCALING_BATCH:
+        for hidden in SCALING_HIDDEN:
+            for engine in scaling.ENGINES:
+                count = scaling.param_count_for(hidden)
+                seconds = power_law_seconds(engine, count, batch) * (7 if bad else 1)
+                naive = engine == "naive"
+                rows.append({
+                    "measurement_id": measurement_id, "engine": engine,
+                    "method": "backprop" if engine == "backprop" else "numerical",
+                    "scheme": None if engine == "backprop" else "central",
+                    "h": None if engine == "backprop" else 1e-4, "dataset": "mnist_subset",
+                    "hidden_size": hidden, "batch_size": batch, "param_count": count,
+                    "dtype": "float64", "seed": 0, "seconds_per_step_median": seconds,
+                    "seconds_per_step_min": seconds * 0.9, "repeats": 3,
+                    "sampled_params": NAIVE_K if naive else None, "extrapolated": naive,
+                    "measured_at": at, "numba_threads": 2, "blas_threads_env": None,
+                    "load_avg_1m": 0.5, **results.environment(),
+                })
+    return rows
+
+
+@pytest.fixture(scope="module")
+def scaling_results(results_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared runs plus a scaling folder with an old (wrong) and a new measurement."""
+    target = tmp_path_factory.mktemp("scaling-results") / "results"
+    shutil.copytree(results_dir, target)
+    (target / "scaling").mkdir()
+    scaling.write_scaling(target / "scaling", scaling_rows("old", T0, bad=True))
+    scaling.write_scaling(target / "scaling", scaling_rows("new", T0 + timedelta(days=1)))
+    return target
+
+
+@pytest.fixture(scope="module")
+def scaling_rendered(scaling_results: Path) -> report.ReportOutputs:
+    return report.render(scaling_results, scaling_results.parent / "report")
+
+
+def test_scaling_slopes_recover_the_exponents(scaling_rendered: report.ReportOutputs) -> None:
+    slopes = scaling_rendered.scaling_slopes
+    assert slopes is not None
+    assert len(slopes) == len(scaling.ENGINES) * len(SCALING_BATCH)
+    for _, row in slopes.iterrows():
+        assert row["slope"] == pytest.approx(EXPONENT[row["engine"]])
+        assert row["points"] == len(SCALING_HIDDEN)
+
+
+def test_latest_scaling_measurement_wins(scaling_results: Path) -> None:
+    everything = report.read_scaling(scaling_results)
+    assert set(everything["measurement_id"]) == {"old", "new"}
+    latest = report.latest_scaling(everything)
+    assert len(latest) == len(scaling.ENGINES) * len(SCALING_HIDDEN) * len(SCALING_BATCH)
+    assert set(latest["measurement_id"]) == {"new"}
+    row = latest[(latest["engine"] == "naive") & (latest["hidden_size"] == 50)
+                 & (latest["batch_size"] == 100)].iloc[0]
+    assert row["seconds_per_step_median"] == pytest.approx(
+        power_law_seconds("naive", 39_760, 100))
+
+
+def test_scaling_section_and_figure(scaling_rendered: report.ReportOutputs) -> None:
+    png = scaling_rendered.scaling_png
+    assert png is not None and png.name == "scaling.png"
+    assert png.read_bytes().startswith(PNG_MAGIC) and png.stat().st_size > 1000
+    text = scaling_rendered.report_md.read_text()
+    assert "## Scaling" in text and "(scaling.png)" in text
+    assert text.index("## Speed") < text.index("## Scaling")
+    text = text[text.index("## Scaling"):]
+    assert "**Naive times are extrapolated**" in text and f"K = {NAIVE_K}" in text
+    assert results.environment()["cpu_model"] in text
+    assert table_rows(text, "backprop") == [["backprop", "1.00", "1.00"]]
+    assert table_rows(text, "incremental") == [["incremental", "1.50", "1.50"]]
+    assert table_rows(text, "naive") == [["naive", "2.00", "2.00"]]
+    assert table_rows(text, "100")[-1][:2] == ["100", "naive"]  # the times table
+
+
+def test_no_scaling_folder_means_no_scaling_section(
+    rendered: report.ReportOutputs,
+) -> None:
+    assert rendered.scaling_png is None and rendered.scaling_slopes is None
+    assert "Scaling" not in rendered.report_md.read_text()
+    assert not (rendered.report_md.parent / "scaling.png").exists()
+
+
+def test_loglog_slope_needs_two_sizes() -> None:
+    assert math.isnan(report.loglog_slope([100.0, 100.0], [1.0, 2.0]))
+    assert report.loglog_slope([10.0, 100.0, 1000.0], [1.0, 100.0, 10_000.0]) == pytest.approx(2)

@@ -1,0 +1,423 @@
+"""``python -m mlpbench.scaling``: how per-step gradient time grows with the network and the batch.
+
+The seed compared one network at one batch size. Whether numerical differentiation could ever
+replace backprop depends on how each method's cost grows, so this measures the time of one
+gradient step for every hidden size x batch size on a grid, for three engines:
+
+- ``backprop``: ``methods.backprop.gradient``, the reference;
+- ``incremental``: ``_incremental.incremental_gradient``, central differences, h = 1e-4;
+- ``naive``: the seed's loop (central differences, h = 1e-4), two ``numerical._loss_with`` calls
+  per parameter entry. A whole step takes seconds to an hour, so it is timed on a seeded random
+  sample of ``--naive-sample`` entries drawn uniformly from all parameter entries (so each of
+  W1, b1, W2, b2 contributes in proportion to its size), and the mean time per entry is scaled
+  by the parameter count. Those rows say so: ``extrapolated`` is true and ``sampled_params``
+  holds the sample size.
+
+Every cell uses real digits from the embedded MNIST subset (a batch drawn with a fixed seed,
+scaled by 1/255), the seed's init with a fixed seed, and float64. Each engine is called once to
+warm up, then ``repeats`` times under ``time.perf_counter``; the median and the best call are
+both recorded. Threads are whatever the environment gives (numba and the BLAS use every core
+unless told otherwise); the thread settings and the load average are recorded with the times,
+because another busy process can inflate multi-threaded timings many times over.
+
+Output: one parquet file per invocation under ``--out`` (``<UTC timestamp>-<random>.parquet``),
+written atomically with an explicit schema, readable as a whole with ``pd.read_parquet(out)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+import pyarrow as pa
+from tabulate import tabulate
+
+from mlpbench import results
+from mlpbench.data import Dataset, load_dataset
+from mlpbench.errors import MlpbenchError, ResultsError
+from mlpbench.methods import backprop, numerical
+from mlpbench.model import PARAM_KEYS, Params, init_params, one_hot
+
+EXIT_USAGE = 2
+PROG = "python -m mlpbench.scaling"
+
+ENGINES: tuple[str, ...] = ("backprop", "incremental", "naive")
+DEFAULT_HIDDEN: tuple[int, ...] = (16, 32, 50, 100, 200)
+DEFAULT_BATCH: tuple[int, ...] = (10, 100, 1000)
+DEFAULT_OUT = Path("results/scaling")
+DEFAULT_NAIVE_SAMPLE = 200
+
+DEFAULT_REPEATS = 5
+SLOW_REPEATS = 3
+SLOW_CALL_S = 1.0
+"""Without ``--repeats``, a cell whose warm-up call took longer than SLOW_CALL_S is timed
+SLOW_REPEATS times instead of DEFAULT_REPEATS: the slow cells are the naive sample at large
+networks and batches, and five calls of them would double the grid's runtime for little gain."""
+
+INPUT_SIZE, OUTPUT_SIZE = 784, 10
+DATASET = "mnist_subset"
+DTYPE = "float64"
+SCHEME = "central"
+H = 1e-4
+LOG_EPS = 1e-7
+SEED = 0
+
+SCALING_SCHEMA = pa.schema(
+    [
+        pa.field("measurement_id", pa.string()),
+        pa.field("engine", pa.string()),
+        pa.field("method", pa.string()),
+        pa.field("scheme", pa.string()),
+        pa.field("h", pa.float64()),
+        pa.field("dataset", pa.string()),
+        pa.field("hidden_size", pa.int64()),
+        pa.field("batch_size", pa.int64()),
+        pa.field("param_count", pa.int64()),
+        pa.field("dtype", pa.string()),
+        pa.field("seed", pa.int64()),
+        pa.field("seconds_per_step_median", pa.float64()),
+        pa.field("seconds_per_step_min", pa.float64()),
+        pa.field("repeats", pa.int64()),
+        pa.field("sampled_params", pa.int64()),
+        pa.field("extrapolated", pa.bool_()),
+        pa.field("measured_at", pa.timestamp("us", tz="UTC")),
+        pa.field("numba_threads", pa.int64()),
+        pa.field("blas_threads_env", pa.string()),
+        pa.field("load_avg_1m", pa.float64()),
+        pa.field("numpy_version", pa.string()),
+        pa.field("blas", pa.string()),
+        pa.field("cpu_count", pa.int64()),
+        pa.field("cpu_model", pa.string()),
+        pa.field("platform", pa.string()),
+        pa.field("python_version", pa.string()),
+        pa.field("git_revision", pa.string()),
+    ]
+)
+"""One row per (engine, hidden size, batch size). ``sampled_params`` is null where the whole
+gradient was timed; ``blas_threads_env`` is the BLAS thread variable in force (null: the
+library's default, usually every core)."""
+
+BLAS_THREAD_VARS: tuple[str, ...] = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+Entry = tuple[str, tuple[int, ...]]
+
+
+# ---------------------------------------------------------------------------------------------
+# The problem each cell times: pure functions of sizes and seeds.
+
+
+def param_count_for(hidden_size: int) -> int:
+    """Parameters of a 784-H-10 network: 784 H + H + 10 H + 10 (39,760 at H = 50)."""
+    return INPUT_SIZE * hidden_size + hidden_size + hidden_size * OUTPUT_SIZE + OUTPUT_SIZE
+
+
+def cell_params(hidden_size: int, seed: int = SEED) -> Params:
+    """The seed's init for 784-H-10, seeded, so every engine times the same weights."""
+    return init_params(INPUT_SIZE, hidden_size, OUTPUT_SIZE, np.random.default_rng(seed))
+
+
+def real_batch(data: Dataset, batch_size: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+    """``batch_size`` distinct training digits picked with a fixed seed, scaled and one-hot.
+
+    Real digits matter: the incremental engine's cost follows the number of distinct nonzero
+    pixel values per image, which random inputs would misrepresent.
+    """
+    idx = np.random.default_rng(seed).choice(data.n_train, batch_size, replace=False)
+    x = data.x_train[idx].astype(np.float64) / 255
+    return x, one_hot(data.y_train[idx], OUTPUT_SIZE)
+
+
+def sample_entries(params: Params, k: int, rng: np.random.Generator) -> list[Entry]:
+    """``k`` distinct parameter entries drawn uniformly from all of W1, b1, W2, b2 together.
+
+    Uniform over entries means each block is represented in proportion to its size, so the
+    sample's mean per-entry time times the parameter count is an unbiased estimate of a full
+    step, although an entry of W1 (whose copy is large) costs more than one of b2. ``k`` is
+    capped at the parameter count.
+    """
+    sizes = [params[key].size for key in PARAM_KEYS]
+    flat = np.sort(rng.choice(sum(sizes), size=min(k, sum(sizes)), replace=False))
+    starts = np.cumsum([0, *sizes])
+    entries = []
+    for position in flat:
+        block = int(np.searchsorted(starts, position, side="right")) - 1
+        key = PARAM_KEYS[block]
+        index = np.unravel_index(int(position - starts[block]), params[key].shape)
+        entries.append((key, tuple(int(i) for i in index)))
+    return entries
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing.
+
+
+def naive_sample_step(
+    params: Params, x: np.ndarray, t: np.ndarray, entries: Sequence[Entry]
+) -> Callable[[], None]:
+    """The seed's loop restricted to ``entries``: per entry, L(+h) and L(-h) and their quotient."""
+
+    def step() -> None:
+        for key, index in entries:
+            plus = numerical._loss_with(params, key, index, H, x, t, LOG_EPS)
+            minus = numerical._loss_with(params, key, index, -H, x, t, LOG_EPS)
+            _ = (plus - minus) / (2 * H)
+
+    return step
+
+
+def engine_call(
+    engine: str, params: Params, x: np.ndarray, t: np.ndarray, entries: Sequence[Entry]
+) -> Callable[[], object]:
+    """A zero-argument call computing one step of ``engine`` (the naive one on its sample)."""
+    if engine == "backprop":
+        return lambda: backprop.gradient(params, x, t, LOG_EPS)
+    if engine == "incremental":
+        from mlpbench.methods._incremental import incremental_gradient
+
+        return lambda: incremental_gradient(params, x, t, h=H, scheme=SCHEME, log_eps=LOG_EPS)
+    if engine == "naive":
+        return naive_sample_step(params, x, t, entries)
+    raise ValueError(f"unknown engine {engine!r}")
+
+
+def time_call(call: Callable[[], object]) -> float:
+    """Wall time of one call, in seconds."""
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def repeats_for(warm_up_s: float, requested: int | None) -> int:
+    """The number of timed calls: as requested, else fewer for cells slower than SLOW_CALL_S."""
+    if requested is not None:
+        return requested
+    return SLOW_REPEATS if warm_up_s > SLOW_CALL_S else DEFAULT_REPEATS
+
+
+def step_seconds(call_seconds: Sequence[float], scale: float) -> tuple[float, float]:
+    """(median, min) seconds per step from timed calls, each multiplied by ``scale``.
+
+    ``scale`` is P / K for the naive sample (per-entry mean times all entries), 1 otherwise.
+    """
+    return statistics.median(call_seconds) * scale, min(call_seconds) * scale
+
+
+def _blas_threads_env() -> str | None:
+    for name in BLAS_THREAD_VARS:
+        if os.environ.get(name):
+            return f"{name}={os.environ[name]}"
+    return None
+
+
+def _numba_threads() -> int | None:
+    try:
+        import numba
+
+        return int(numba.get_num_threads())
+    except Exception:  # informational only: a missing or unconfigured numba must not stop timing
+        return None
+
+
+def measure_cell(
+    engine: str, hidden_size: int, batch: tuple[np.ndarray, np.ndarray], *,
+    repeats: int | None, naive_sample: int,
+) -> dict[str, Any]:
+    """Time one engine on one (hidden size, batch): a warm-up call, then the timed calls."""
+    params = cell_params(hidden_size)
+    x, t = batch
+    n_params = param_count_for(hidden_size)
+    entries = sample_entries(params, naive_sample, np.random.default_rng(SEED))
+    sampled = engine == "naive"
+    call = engine_call(engine, params, x, t, entries)
+    n_calls = repeats_for(time_call(call), repeats)
+    times = [time_call(call) for _ in range(n_calls)]
+    median, best = step_seconds(times, n_params / len(entries) if sampled else 1.0)
+    return {
+        "engine": engine,
+        "method": "backprop" if engine == "backprop" else "numerical",
+        "scheme": None if engine == "backprop" else SCHEME,
+        "h": None if engine == "backprop" else H,
+        "dataset": DATASET,
+        "hidden_size": hidden_size,
+        "batch_size": int(x.shape[0]),
+        "param_count": n_params,
+        "dtype": DTYPE,
+        "seed": SEED,
+        "seconds_per_step_median": median,
+        "seconds_per_step_min": best,
+        "repeats": n_calls,
+        "sampled_params": len(entries) if sampled else None,
+        "extrapolated": sampled and len(entries) < n_params,
+        "measured_at": datetime.now(UTC),
+    }
+
+
+def measure_grid(
+    hidden_sizes: Sequence[int], batch_sizes: Sequence[int], *, repeats: int | None,
+    naive_sample: int, data: Dataset, progress: Callable[[str], None] = lambda line: None,
+) -> list[dict[str, Any]]:
+    """Every engine at every (hidden size, batch size), with the environment on each row."""
+    from mlpbench.methods._incremental import warm_up
+
+    warm_up()  # numba compiles (or loads its cache) here, never inside a timed call
+    measurement_id = results.new_attempt_id()
+    context = {"measurement_id": measurement_id, "numba_threads": _numba_threads(),
+               "blas_threads_env": _blas_threads_env(), "load_avg_1m": os.getloadavg()[0],
+               **results.environment()}
+    rows = []
+    total = len(hidden_sizes) * len(batch_sizes) * len(ENGINES)
+    for batch_size in batch_sizes:
+        batch = real_batch(data, batch_size)
+        for hidden_size in hidden_sizes:
+            for engine in ENGINES:
+                row = {**measure_cell(engine, hidden_size, batch, repeats=repeats,
+                                      naive_sample=naive_sample), **context}
+                rows.append(row)
+                note = " (extrapolated)" if row["extrapolated"] else ""
+                progress(f"[{len(rows)}/{total}] {engine} 784-{hidden_size}-10 batch "
+                         f"{batch_size}: {format_seconds(row['seconds_per_step_median'])}"
+                         f"/step{note}")
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Output.
+
+
+def format_seconds(seconds: float) -> str:
+    """A per-step time in a readable unit, three significant digits ("85.2 µs", "12.3 s")."""
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.3g} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.3g} ms"
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The compact stdout table: one line per cell and engine."""
+    body = [
+        (row["engine"], row["hidden_size"], row["batch_size"], f"{row['param_count']:,}",
+         format_seconds(row["seconds_per_step_median"]),
+         format_seconds(row["seconds_per_step_min"]), row["repeats"],
+         f"extrapolated from {row['sampled_params']} entries" if row["extrapolated"] else "")
+        for row in rows
+    ]
+    headers = ["engine", "hidden", "batch", "params", "median/step", "min/step", "repeats",
+               "note"]
+    return tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True,
+                    colalign=("left", "right", "right", "right", "right", "right", "right",
+                              "left"))
+
+
+def ensure_out_dir(out_dir: Path) -> None:
+    """Fail before minutes of timing when ``out_dir`` cannot take a file."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".probe-{secrets.token_hex(4)}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as ex:
+        reason = ex.strerror or type(ex).__name__
+        raise ResultsError(f"--out: cannot write to '{out_dir}': {reason}") from None
+
+
+def write_scaling(out_dir: Path, rows: Sequence[dict[str, Any]]) -> Path:
+    """Write the rows as one new parquet file, atomically (``results``' temp, fsync, link)."""
+    path = out_dir / f"{rows[0]['measurement_id']}.parquet"
+    try:
+        results._write_atomic(pa.Table.from_pylist(list(rows), schema=SCALING_SCHEMA), path)
+    except OSError as ex:
+        reason = ex.strerror or type(ex).__name__
+        raise ResultsError(f"--out: cannot write to '{out_dir}': {reason}") from None
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line.
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2, like the other CLIs."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got '{text}'")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    parser = _OneLineParser(
+        prog=PROG,
+        description="Per-step gradient time of backprop, incremental and naive numerical "
+                    "differentiation over a grid of hidden sizes and batch sizes.",
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help=f"folder for the parquet file (default: {DEFAULT_OUT})")
+    parser.add_argument("--hidden", type=_positive_int, nargs="+", default=list(DEFAULT_HIDDEN),
+                        metavar="H", help="hidden sizes (default: %(default)s)")
+    parser.add_argument("--batch", type=_positive_int, nargs="+", default=list(DEFAULT_BATCH),
+                        metavar="B", help="batch sizes (default: %(default)s)")
+    parser.add_argument("--repeats", type=_positive_int, default=None, metavar="N",
+                        help=f"timed calls per cell after one warm-up (default: "
+                             f"{DEFAULT_REPEATS}, or {SLOW_REPEATS} for cells slower than "
+                             f"{SLOW_CALL_S:g} s)")
+    parser.add_argument("--naive-sample", type=_positive_int, default=DEFAULT_NAIVE_SAMPLE,
+                        metavar="K", help="parameter entries the naive loop is timed on "
+                                          "(default: %(default)s)")
+    return parser, parser.parse_args(argv)
+
+
+def _unique(values: Sequence[int]) -> list[int]:
+    """Sorted without duplicates: a grid axis."""
+    return sorted(set(values))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Measure the grid, write the parquet, print the table; user errors are one line, exit 2."""
+    parser, args = parse_args(argv)
+    started = time.perf_counter()
+    try:
+        data = load_dataset(DATASET)
+        too_big = [b for b in args.batch if b > data.n_train]
+        if too_big:
+            parser.error(f"argument --batch: {too_big[0]} is larger than the training set "
+                         f"({data.n_train:,} digits of {DATASET})")
+        ensure_out_dir(args.out)
+        rows = measure_grid(
+            _unique(args.hidden), _unique(args.batch), repeats=args.repeats,
+            naive_sample=args.naive_sample, data=data,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+        path = write_scaling(args.out, rows)
+    except MlpbenchError as ex:
+        print(f"{PROG}: error: {ex}", file=sys.stderr)
+        return EXIT_USAGE
+    print(format_table(rows))
+    print(f"\ntotal {time.perf_counter() - started:.1f} s; wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
