@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SWEEP ?= seed_table
-RESULTS ?= results
+RESULTS ?= results/$(SWEEP)
 
 .PHONY: install sweep report test bench bench-check bench-scaling lint clean
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install mlpbench with its dev tools
 
-sweep: $(STAMP)  ## run conf/sweep/$(SWEEP).yaml on all local cores, then render the report
+sweep: $(STAMP)  ## run conf/sweep/$(SWEEP).yaml on all local cores into $(RESULTS), then report
 	$(BIN)/python -m mlpbench --multirun +sweep=$(SWEEP) results_dir=$(RESULTS)
 	$(BIN)/python -m mlpbench.report --results-dir $(RESULTS)
 
