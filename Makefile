@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SWEEP ?= seed_table
 RESULTS ?= results/$(SWEEP)
 
-.PHONY: install sweep report test bench bench-check bench-scaling lint clean
+.PHONY: install install-ray sweep report test bench bench-check bench-scaling lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install mlpbench with its dev tools
+
+RAY_STAMP := $(VENV)/.installed-ray
+$(RAY_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	touch $(RAY_STAMP)
+
+install-ray: $(RAY_STAMP)  ## add the optional Ray launcher (hydra/launcher=ray) to .venv
 
 sweep: $(STAMP)  ## run conf/sweep/$(SWEEP).yaml on all local cores into $(RESULTS), then report
 	$(BIN)/python -m mlpbench --multirun +sweep=$(SWEEP) results_dir=$(RESULTS)

@@ -20,16 +20,21 @@ MAX_RATIO_TO_BACKPROP = 120.0
 
 def test_check_backprop(benchmark):
     benchmark(backprop.gradient, PARAMS, X, T, 1e-7)
-    record("check_backprop", benchmark)
+    record("check_backprop_blas_default", benchmark)
 
 
-def test_check_incremental(benchmark):
+def test_check_backprop_one_blas_thread(benchmark, one_blas_thread):
+    benchmark(backprop.gradient, PARAMS, X, T, 1e-7)
+    record("check_backprop_blas_1", benchmark)
+
+
+def test_check_incremental(benchmark, one_blas_thread):
     warm_up()
     benchmark(incremental_gradient, PARAMS, X, T, h=1e-4, scheme="central", log_eps=1e-7)
     record("check_incremental", benchmark)
 
 
-def test_check_naive(benchmark):
+def test_check_naive(benchmark, one_blas_thread):
     benchmark.pedantic(numerical.naive_gradient, args=(PARAMS, X, T),
                        kwargs={"h": 1e-4, "scheme": "central", "log_eps": 1e-7},
                        rounds=3, iterations=1)

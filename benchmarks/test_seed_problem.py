@@ -33,10 +33,15 @@ PARAMS = seed_network(50)
 
 def test_backprop_step(benchmark):
     benchmark(backprop.gradient, PARAMS, X, T, 1e-7)
-    record("backprop", benchmark)
+    record("backprop_blas_default", benchmark)
 
 
-def test_incremental_step(benchmark):
+def test_backprop_step_one_blas_thread(benchmark, one_blas_thread):
+    benchmark(backprop.gradient, PARAMS, X, T, 1e-7)
+    record("backprop_blas_1", benchmark)
+
+
+def test_incremental_step(benchmark, one_blas_thread):
     warm_up()
     result = benchmark(incremental_gradient, PARAMS, X, T, h=1e-4, scheme="central",
                        log_eps=1e-7)
@@ -44,7 +49,7 @@ def test_incremental_step(benchmark):
     record("incremental", benchmark)
 
 
-def test_naive_step(benchmark):
+def test_naive_step(benchmark, one_blas_thread):
     result = benchmark.pedantic(numerical.naive_gradient, args=(PARAMS, X, T),
                                 kwargs={"h": 1e-4, "scheme": "central", "log_eps": 1e-7},
                                 rounds=2, iterations=1)
@@ -54,7 +59,7 @@ def test_naive_step(benchmark):
 
 
 @pytest.mark.parametrize("scheme", numerical.SCHEMES)
-def test_engines_agree_on_the_seed_problem(benchmark, scheme):
+def test_engines_agree_on_the_seed_problem(benchmark, scheme, one_blas_thread):
     """max|g_incremental - g_naive| / max|g_naive| on the whole 784-50-10 gradient."""
     if scheme not in NAIVE_GRADS:
         NAIVE_GRADS[scheme] = numerical.naive_gradient(PARAMS, X, T, h=1e-4, scheme=scheme,

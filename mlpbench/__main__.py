@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
+import signal
 import sys
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, NoReturn
 
 import hydra
@@ -19,10 +22,12 @@ from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from mlpbench.config import RunConfig, register_configs, settings_from
-from mlpbench.errors import MlpbenchError
+from mlpbench.errors import ConfigError, MlpbenchError
 from mlpbench.train import execute, summary_line
 
 EXIT_USAGE = 2
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+EXIT_INTERRUPTED = 130
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -72,20 +77,49 @@ def one_line(ex: BaseException) -> str:
     return " ".join(lines)
 
 
+GROUPS = ("method", "dataset")
+_NOT_A_NAME = re.compile(r"^([-+]?[\d.]|(true|false|null|nan|inf)$)", re.IGNORECASE)
+
+
+def check_group_overrides(overrides: list[str]) -> None:
+    """Reject ``method=0``-style values before Hydra, which raises a bare ValueError for them."""
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if sep and key.lstrip("+~") in GROUPS and _NOT_A_NAME.match(value):
+            group = key.lstrip("+~")
+            options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+            raise ConfigError(f"{group}: unknown '{value}'; allowed: {', '.join(options)}")
+
+
 def fail(ex: BaseException) -> NoReturn:
     """Print the one-line error and exit with the usage exit code."""
     print(f"mlpbench: error: {one_line(ex)}", file=sys.stderr, flush=True)
     sys.exit(EXIT_USAGE)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM ends a run like Ctrl-C does, so cleanup (temporary files) still happens."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Run the Hydra app, turning user errors into one line and exit code 2."""
+    """Run the Hydra app, turning user errors into one line and exit code 2.
+
+    An interrupt (SIGINT or SIGTERM) stops at once: finished runs are already on disk, the
+    running one wrote nothing a reader takes for a result, and the same command resumes.
+    """
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    signal.signal(signal.SIGTERM, _interrupt)
     register_configs()
     try:
+        check_group_overrides(sys.argv[1:])
         app()
     except (MlpbenchError, HydraException, OmegaConfBaseException) as ex:
         fail(ex)
+    except KeyboardInterrupt:
+        print("mlpbench: interrupted; finished runs are kept, the same command resumes",
+              file=sys.stderr, flush=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

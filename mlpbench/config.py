@@ -56,6 +56,9 @@ class RunConfig:
     data_dir: Optional[str] = None  # noqa: UP045 (OmegaConf 2.3 needs Optional)
     results_dir: str = "results"
     progress: bool = True
+    resume: bool = True
+    force: bool = False
+    retry_failed: bool = False
 
 
 def register_configs() -> None:
@@ -86,6 +89,9 @@ class RunSettings:
     data_dir: Path | None
     results_dir: Path
     progress: bool
+    resume: bool = True
+    force: bool = False
+    retry_failed: bool = False
 
 
 def _require(ok: bool, message: str) -> None:
@@ -131,4 +137,7 @@ def settings_from(cfg: DictConfig) -> RunSettings:
         data_dir=Path(cfg.data_dir).expanduser() if cfg.data_dir else None,
         results_dir=Path(cfg.results_dir).expanduser().absolute(),
         progress=cfg.progress,
+        resume=cfg.resume,
+        force=cfg.force,
+        retry_failed=cfg.retry_failed,
     )

@@ -26,7 +26,7 @@ import os
 import secrets
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ from mlpbench.errors import MlpbenchError, ResultsError
 from mlpbench.scaling import SCALING_SCHEMA
 
 EXIT_USAGE = 2
+EXIT_BAD_FILES = 1
+"""The report was written from the readable files, but some files were left out."""
 
 GROUP_KEYS: tuple[str, ...] = (
     "method", "scheme", "engine", "h", "dataset", "hidden_size", "batch_size", "lr", "epochs",
@@ -122,6 +124,7 @@ class ReportOutputs:
     footnote: str = ""
     scaling_png: Path | None = None
     scaling_slopes: pd.DataFrame | None = None
+    bad_files: list[tuple[Path, str]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1027,13 +1030,18 @@ def render_markdown(*, kept: pd.DataFrame, table: str, excluded: pd.DataFrame,
     return "\n".join(lines)
 
 
-def _read(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read the parquet, turning every way of finding nothing into one ``ResultsError``."""
+def _read(
+    results_dir: Path, bad_files: list[tuple[Path, str]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read the parquet, turning every way of finding nothing into one ``ResultsError``.
+
+    Files that cannot be read as results are added to ``bad_files`` and left out.
+    """
     no_runs = ResultsError(f"no runs in '{results_dir}'; run `make sweep` first")
     if not results_dir.is_dir():
         raise no_runs
     try:
-        curves, runs = results.read_results(results_dir)
+        curves, runs = results.read_results(results_dir, bad_files)
     except ResultsError:
         raise no_runs from None
     except (pa.ArrowException, OSError) as ex:
@@ -1051,7 +1059,8 @@ def render(results_dir: Path, out_dir: Path) -> ReportOutputs:
     stale paired_seed.png from an earlier render is removed when no seed is shared now.
     """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
-    curves, runs = _read(results_dir)
+    bad_files: list[tuple[Path, str]] = []
+    curves, runs = _read(results_dir, bad_files)
     attempts = select_attempts(runs)
     kept = label_configs(attempts.kept)
     ok_runs = kept[kept["status"].eq("ok")]
@@ -1120,7 +1129,7 @@ def render(results_dir: Path, out_dir: Path) -> ReportOutputs:
                                speed_md=speed_markdown(speed),
                                scaling_md=("" if slopes is None else
                                            scaling_markdown(scaling, slopes, scaling_png)))
-        write_atomic(report_md, text.encode())
+        write_atomic(report_md, (text + bad_files_markdown(bad_files)).encode())
     except OSError as ex:
         reason = ex.strerror or type(ex).__name__
         raise ResultsError(f"cannot write the report to '{out_dir}': {reason}") from None
@@ -1130,7 +1139,19 @@ def render(results_dir: Path, out_dir: Path) -> ReportOutputs:
         paired_png=figures["paired"], table=table, summary=summary, excluded=excluded,
         duplicates=len(attempts.set_aside), paired_seed=None if paired is None else paired[0],
         speed=speed, footnote=footnote, scaling_png=scaling_png, scaling_slopes=slopes,
+        bad_files=bad_files,
     )
+
+
+def bad_files_markdown(bad_files: list[tuple[Path, str]]) -> str:
+    """A closing section naming every file that was left out because it could not be read."""
+    if not bad_files:
+        return ""
+    lines = ["", "## Files left out", "",
+             "These files in the results folder could not be read as mlpbench results and are "
+             "not in any table or figure above:", ""]
+    lines += [f"- `{path}`: {reason}" for path, reason in bad_files]
+    return "\n".join(lines) + "\n"
 
 
 def terminal_text(outputs: ReportOutputs) -> str:
@@ -1173,7 +1194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mlpbench.report: error: {ex}", file=sys.stderr)
         return EXIT_USAGE
     print(terminal_text(outputs))
-    return 0
+    for path, reason in outputs.bad_files:
+        print(f"mlpbench.report: left out unreadable file '{path}': {reason}", file=sys.stderr)
+    return EXIT_BAD_FILES if outputs.bad_files else 0
 
 
 if __name__ == "__main__":

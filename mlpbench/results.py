@@ -196,20 +196,75 @@ def write_run(
     runs_path = results_dir / "runs" / name
     try:
         _write_atomic(pa.Table.from_pylist(curves, schema=CURVES_SCHEMA), curves_path)
-        _write_atomic(pa.Table.from_pylist([run], schema=RUNS_SCHEMA), runs_path)
+        try:
+            _write_atomic(pa.Table.from_pylist([run], schema=RUNS_SCHEMA), runs_path)
+        except BaseException:
+            curves_path.unlink(missing_ok=True)  # no curves without their commit
+            raise
     except OSError as ex:
         reason = ex.strerror or type(ex).__name__
         raise ResultsError(f"results_dir: cannot write to '{results_dir}': {reason}") from None
     return curves_path, runs_path
 
 
-def read_results(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Curves and runs of every committed run (curves without a runs row are left out)."""
+def read_table(path: Path, schema: pa.Schema) -> pa.Table:
+    """One results file, checked to be ours: every column of ``schema``, castable to it."""
+    table = pq.read_table(path)
+    missing = [name for name in schema.names if name not in table.column_names]
+    if missing:
+        raise ValueError(f"not an mlpbench results file (no column {missing[0]!r})")
+    return table.select(schema.names).cast(schema)
+
+
+def result_files(folder: Path) -> list[Path]:
+    """Every file a reader should consider: all names except dot-prefixed temporaries."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
+
+
+def _read_folder(folder: Path, schema: pa.Schema, bad: list[tuple[Path, str]] | None) -> pa.Table:
+    tables = []
+    for path in result_files(folder):
+        try:
+            tables.append(read_table(path, schema))
+        except (pa.ArrowException, OSError, ValueError) as ex:
+            reason = (str(ex).splitlines() or [type(ex).__name__])[0]
+            if bad is None:
+                raise ResultsError(f"cannot read results file '{path}': {reason}") from None
+            bad.append((path, reason))
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def read_results(
+    results_dir: Path, bad_files: list[tuple[Path, str]] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Curves and runs of every committed run, read file by file.
+
+    A run counts once its runs file and its curves file are both readable (the runs file is
+    written last, so a curves file without one is an interrupted write). A file that cannot be
+    read as ours raises ``ResultsError`` naming it, or, when ``bad_files`` is a list, is added to
+    it as (path, reason) and left out, so one bad file never hides the good ones.
+    """
     results_dir = Path(results_dir)
     for sub in ("curves", "runs"):
         if not (results_dir / sub).is_dir():
             raise ResultsError(f"results_dir: no '{sub}' folder in '{results_dir}'; run a sweep")
-    runs = pd.read_parquet(results_dir / "runs", schema=RUNS_SCHEMA)
-    curves = pd.read_parquet(results_dir / "curves", schema=CURVES_SCHEMA)
+    runs = _read_folder(results_dir / "runs", RUNS_SCHEMA, bad_files).to_pandas()
+    curves = _read_folder(results_dir / "curves", CURVES_SCHEMA, bad_files).to_pandas()
+    runs = runs[runs["attempt_id"].isin(curves["attempt_id"])]
     curves = curves[curves["attempt_id"].isin(runs["attempt_id"])]
     return curves.reset_index(drop=True), runs.reset_index(drop=True)
+
+
+def attempts_of(results_dir: Path, run_id: str) -> list[dict[str, Any]]:
+    """The committed attempts of one run (readable runs files named after it), oldest first."""
+    rows = []
+    for path in sorted((Path(results_dir) / "runs").glob(f"{run_id}-*.parquet")):
+        if path.name.startswith("."):
+            continue
+        try:
+            rows.extend(read_table(path, RUNS_SCHEMA).to_pylist())
+        except (pa.ArrowException, OSError, ValueError):
+            continue  # the report names unreadable files; here they are simply not a result
+    return sorted(rows, key=lambda row: row["started_at"])

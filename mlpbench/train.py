@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from mlpbench import methods, results
@@ -173,9 +174,8 @@ def execute(settings: RunSettings) -> dict[str, Any]:
     Everything that can be known wrong is checked before training starts, and nothing is
     written unless the run completes (ok or diverged).
     """
-    estimator = methods.get(settings.method.name).make_estimator(
-        settings.method, settings.h, settings.log_eps
-    )
+    method = methods.get(settings.method.name)
+    estimator = method.make_estimator(settings.method, settings.h, settings.log_eps)
     results.ensure_writable(settings.results_dir)
     data = load_dataset(settings.dataset, settings.data_dir, download=settings.download)
     if settings.batch_size > data.n_train:
@@ -185,6 +185,10 @@ def execute(settings: RunSettings) -> dict[str, Any]:
         )
     config = result_config(settings, data)
     run_id = results.run_id_for(config)
+    prior = results.attempts_of(settings.results_dir, run_id)
+    reason = skip_reason(prior, settings)
+    if reason is not None:
+        return {**prior[-1], "skipped": reason}
     attempt_id = results.new_attempt_id()
     rng = streams(settings.seed)
     params = init_params(784, settings.hidden_size, N_CLASSES, rng.init, settings.dtype)
@@ -198,13 +202,15 @@ def execute(settings: RunSettings) -> dict[str, Any]:
         progress.update(record)
 
     failure: Exception | None = None
+    blas_limit = 1 if getattr(method, "SINGLE_THREADED_BLAS", False) else None
     try:
-        status = train(
-            params, estimator, data,
-            epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
-            batch_size=settings.batch_size, lr=settings.lr, log_eps=settings.log_eps,
-            dtype=settings.dtype, batch_rng=rng.batches, on_epoch=on_epoch,
-        )
+        with threadpool_limits(limits=blas_limit, user_api="blas"):
+            status = train(
+                params, estimator, data,
+                epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
+                batch_size=settings.batch_size, lr=settings.lr, log_eps=settings.log_eps,
+                dtype=settings.dtype, batch_rng=rng.batches, on_epoch=on_epoch,
+            )
     except Exception as ex:  # a bug or exhausted resource mid-run: record it, then re-raise
         status, failure = "failed", ex
     finally:
@@ -226,6 +232,22 @@ def execute(settings: RunSettings) -> dict[str, Any]:
     return run
 
 
+def skip_reason(prior: list[dict[str, Any]], settings: RunSettings) -> str | None:
+    """Why this run need not execute again, or None when it must.
+
+    A run is done when an attempt finished ok. An attempt that diverged or failed is not a
+    success: it is rerun only with ``retry_failed=true``, and otherwise reported, not hidden.
+    """
+    if settings.force or not settings.resume or not prior:
+        return None
+    if any(row["status"] == "ok" for row in prior):
+        return "already in results_dir with status ok (force=true runs it again)"
+    if settings.retry_failed:
+        return None
+    return (f"its last attempt ended with status {prior[-1]['status']} "
+            "(retry_failed=true runs it again)")
+
+
 def summarise(records: list[EpochRecord]) -> dict[str, Any]:
     """The run-level figures: the last epoch's, and per-step costs."""
     if not records:
@@ -245,6 +267,9 @@ def summarise(records: list[EpochRecord]) -> dict[str, Any]:
 
 def summary_line(run: dict[str, Any], results_dir: Path) -> str:
     """One line a person reads after a run."""
+    if run.get("skipped"):
+        return (f"skipped {run['method']} seed={run['seed']} (run_id {run['run_id']}): "
+                f"{run['skipped']}")
     return (
         f"{run['method']} seed={run['seed']} on {run['dataset']} "
         f"({run['n_train']} train / {run['n_test']} test): {run['epochs_done']} epochs, "

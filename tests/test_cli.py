@@ -74,10 +74,13 @@ def test_paired_runs_match_between_methods(tmp_path):
 
 
 @pytest.mark.slow
-def test_rerun_never_overwrites(tmp_path):
+def test_rerun_resumes_and_force_never_overwrites(tmp_path):
     results = tmp_path / "results"
-    for _ in range(2):
-        assert mlpbench("method=backprop", *TINY, results=results).returncode == 0
+    assert mlpbench("method=backprop", *TINY, results=results).returncode == 0
+    again = mlpbench("method=backprop", *TINY, results=results)
+    assert again.returncode == 0 and again.stdout.startswith("skipped backprop seed=0")
+    assert len(pd.read_parquet(results / "runs")) == 1
+    assert mlpbench("method=backprop", "force=true", *TINY, results=results).returncode == 0
     runs = pd.read_parquet(results / "runs")
     assert len(runs) == 2 and runs["run_id"].nunique() == 1 and runs["attempt_id"].nunique() == 2
 

@@ -33,7 +33,7 @@ def test_streams_are_independent_of_each_other_and_reproducible():
 
 def test_same_seed_gives_identical_run(tmp_path):
     first = execute(settings(tmp_path))
-    second = execute(settings(tmp_path))
+    second = execute(settings(tmp_path, force=True))
     curves = pd.read_parquet(tmp_path / "results" / "curves").sort_values(["attempt_id", "epoch"])
     a, b = (g for _, g in curves.groupby("attempt_id"))
     np.testing.assert_array_equal(a["loss"].to_numpy(), b["loss"].to_numpy())

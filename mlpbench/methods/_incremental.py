@@ -40,6 +40,8 @@ SCHEME_CODES = {"central": CENTRAL, "forward": FORWARD, "backward": BACKWARD}
 SERIES_LIMIT = 1e-3
 """|d| up to which exp(d) is summed as 1 + d + ... + d^5/120: the rest is below 1.4e-21."""
 
+_FACTORIALS = np.array([1.0, 1.0, 2.0, 6.0, 24.0, 120.0])
+
 # Constants travel in an array of the parameters' dtype, so float32 kernels stay float32.
 _ONE, _HALF, _SIXTH, _24TH, _120TH, _LIMIT, _LOG_EPS, _H = range(8)
 
@@ -152,63 +154,122 @@ def distinct_values(x):
 
 
 @numba.njit(cache=True, parallel=True)
-def _hidden_kernel(ex, z, e, t, w2, moments, wmax, base, shrink, grow, value_ptr, pixels,
-                   pixel_ptr, scheme, c, grad_w1, grad_b1):
-    """Sums of per-sample loss differences for every W1[i, j] and b1[j].
+def _hidden_kernel(ex, z, e, t, target, w2, moments, scaled, wmax, base, shrink, grow, value_ptr,
+                   pixels, pixel_ptr, scheme, c, grad_w1_t, grad_b1):
+    """Sums of per-sample loss differences for every W1[i, j] (into grad_w1_t[j, i]) and b1[j].
 
-    ``shrink[u]`` and ``grow[u]`` are exp(-h v) and exp(h v) for the u-th distinct pixel value
-    v; their last entries are for v = 1, the step of b1. Moving the pre-activation a by +-h v
-    turns the sigmoid into 1 / (1 + exp(-a) * shrink) or 1 / (1 + exp(-a) * grow).
+    Each hidden unit j is one parallel task writing only row j of ``grad_w1_t`` (W1's gradient
+    transposed), so no two threads share a cache line. For sample b the steps of its pre-
+    activation are laid out contiguously from ``value_ptr[b] + b``: first h (the step of b1),
+    then h v for each distinct nonzero pixel value v (W1's steps); ``shrink`` and ``grow`` hold
+    exp(-step) and exp(step), and moving the pre-activation a by +-step turns the sigmoid into
+    1 / (1 + exp(-a) * shrink) or 1 / (1 + exp(-a) * grow).
+
+    For one-hot rows (``target[b]`` is the class) the arguments of the log are computed for all
+    steps in one branch-free loop the compiler can vectorise, then the losses in a second loop;
+    a row with another target, or a step too large for the series, takes the general routine.
     """
     n, n_hidden = z.shape
-    unit = shrink.shape[0] - 1
+    width = 1
+    for b in range(n):
+        width = max(width, value_ptr[b + 1] - value_ptr[b] + 1)
     for j in numba.prange(n_hidden):
+        arg_plus = np.empty(width, dtype=e.dtype)
+        arg_minus = np.empty(width, dtype=e.dtype)
         acc_b1 = e[0, 0] * 0
+        wmax_j = wmax[j]
         for b in range(n):
             ej, zj, lb = ex[b, j], z[b, j], base[b]
-            plus = minus = lb
-            if scheme != BACKWARD:
-                plus = _loss_all_logits_moved(
-                    e, t, moments, wmax, b, w2, j, c[_ONE] / (c[_ONE] + ej * shrink[unit]) - zj, c)
-            if scheme != FORWARD:
-                minus = _loss_all_logits_moved(
-                    e, t, moments, wmax, b, w2, j, c[_ONE] / (c[_ONE] + ej * grow[unit]) - zj, c)
-            acc_b1 += _difference(plus, minus, lb, scheme)
-            for u in range(value_ptr[b], value_ptr[b + 1]):
-                plus = minus = lb
-                if scheme != BACKWARD:
+            first = value_ptr[b] + b
+            count = value_ptr[b + 1] - value_ptr[b] + 1
+            y = target[b]
+            fast = y >= 0
+            if fast:
+                m0, m1, m2 = scaled[b, j, 0], scaled[b, j, 1], scaled[b, j, 2]
+                m3, m4, m5 = scaled[b, j, 3], scaled[b, j, 4], scaled[b, j, 5]
+                ey, wy = e[b, y], w2[j, y]
+                largest = e[0, 0] * 0
+                for q in range(count):
+                    dzp = c[_ONE] / (c[_ONE] + ej * shrink[first + q]) - zj
+                    dzm = c[_ONE] / (c[_ONE] + ej * grow[first + q]) - zj
+                    largest = max(largest, max(abs(dzp), abs(dzm)))
+                    tp = m0 + dzp * (m1 + dzp * (m2 + dzp * (m3 + dzp * (m4 + dzp * m5))))
+                    tm = m0 + dzm * (m1 + dzm * (m2 + dzm * (m3 + dzm * (m4 + dzm * m5))))
+                    dp, dm = dzp * wy, dzm * wy
+                    fp = c[_ONE] + dp * (c[_ONE] + dp * (c[_HALF] + dp * (c[_SIXTH] + dp * (
+                        c[_24TH] + dp * c[_120TH]))))
+                    fm = c[_ONE] + dm * (c[_ONE] + dm * (c[_HALF] + dm * (c[_SIXTH] + dm * (
+                        c[_24TH] + dm * c[_120TH]))))
+                    arg_plus[q] = ey * fp / tp + c[_LOG_EPS]
+                    arg_minus[q] = ey * fm / tm + c[_LOG_EPS]
+                fast = largest * wmax_j <= c[_LIMIT]
+            for q in range(count):
+                if fast:
+                    ty = t[b, y]
+                    plus = -ty * math.log(arg_plus[q])
+                    minus = -ty * math.log(arg_minus[q])
+                else:
                     plus = _loss_all_logits_moved(
-                        e, t, moments, wmax, b, w2, j, c[_ONE] / (c[_ONE] + ej * shrink[u]) - zj, c)
-                if scheme != FORWARD:
+                        e, t, moments, wmax, b, w2, j,
+                        c[_ONE] / (c[_ONE] + ej * shrink[first + q]) - zj, c)
                     minus = _loss_all_logits_moved(
-                        e, t, moments, wmax, b, w2, j, c[_ONE] / (c[_ONE] + ej * grow[u]) - zj, c)
+                        e, t, moments, wmax, b, w2, j,
+                        c[_ONE] / (c[_ONE] + ej * grow[first + q]) - zj, c)
                 diff = _difference(plus, minus, lb, scheme)
-                for p in range(pixel_ptr[u], pixel_ptr[u + 1]):
-                    grad_w1[pixels[p], j] += diff
+                if q == 0:
+                    acc_b1 += diff
+                else:
+                    u = value_ptr[b] + q - 1
+                    for p in range(pixel_ptr[u], pixel_ptr[u + 1]):
+                        grad_w1_t[j, pixels[p]] += diff
         grad_b1[j] = acc_b1
 
 
 @numba.njit(cache=True, parallel=True)
-def _output_kernel(z, e, t, totals, base, scheme, c, grad_w2, grad_b2):
-    """Sums of per-sample loss differences for every W2[j, k] and b2[k]."""
+def _output_kernel(z, e, t, target, totals, base, scheme, c, grad_w2, grad_b2):
+    """Sums of per-sample loss differences for every W2[j, k] and b2[k].
+
+    Moving W2[j, k] (or b2[k], as a unit fixed at 1) moves only logit k, by the step times
+    z[b, j]; one term of the softmax denominator changes. One-hot rows need one log per loss.
+    """
     n, n_hidden = z.shape
     n_out = e.shape[1]
     h = c[_H]
-    for j in numba.prange(n_hidden + 1):  # the last row stands for b2 (a unit fixed at 1)
+    for j in numba.prange(n_hidden + 1):  # the last row stands for b2
         for k in range(n_out):
             acc = e[0, 0] * 0
             for b in range(n):
                 step = h * z[b, j] if j < n_hidden else h
+                y = target[b]
                 plus = minus = base[b]
-                if scheme != BACKWARD:
-                    plus = _loss_one_logit_moved(e, t, totals[b], b, k, step, c)
-                if scheme != FORWARD:
-                    minus = _loss_one_logit_moved(e, t, totals[b], b, k, -step, c)
+                for sign in (1, -1):
+                    if (sign == 1 and scheme == BACKWARD) or (sign == -1 and scheme == FORWARD):
+                        continue
+                    if y >= 0:
+                        f = _exp_small(sign * step, c)
+                        moved = totals[b] + e[b, k] * (f - c[_ONE])
+                        ey = e[b, y] * f if y == k else e[b, y]
+                        value = -t[b, y] * math.log(ey / moved + c[_LOG_EPS])
+                    else:
+                        value = _loss_one_logit_moved(e, t, totals[b], b, k, sign * step, c)
+                    if sign == 1:
+                        plus = value
+                    else:
+                        minus = value
                 acc += _difference(plus, minus, base[b], scheme)
             if j < n_hidden:
                 grad_w2[j, k] = acc
             else:
                 grad_b2[k] = acc
+
+
+def sample_steps(values: np.ndarray, value_ptr: np.ndarray, h) -> np.ndarray:
+    """Per sample, contiguously: h (b1's step), then h * v for each of its distinct values."""
+    n = value_ptr.shape[0] - 1
+    steps = np.full(values.shape[0] + n, h, dtype=values.dtype)
+    owner = np.repeat(np.arange(n), np.diff(value_ptr))
+    steps[np.arange(values.shape[0]) + owner + 1] = values * h
+    return steps
 
 
 def incremental_gradient(
@@ -230,14 +291,19 @@ def incremental_gradient(
     c = _constants(dtype, h, log_eps)
     grads = {key: np.zeros_like(value) for key, value in params.items()}
     values, value_ptr, pixels, pixel_ptr = distinct_values(x)
-    steps = np.append(values, dtype.type(1)) * dtype.type(h)  # the last one is b1's
+    steps = sample_steps(values, value_ptr, dtype.type(h))
     w2 = np.ascontiguousarray(params["W2"])
     # moments[b, j, n] = sum_k e[b, k] * W2[j, k] ** n, for the denominators' series
     moments = np.ascontiguousarray(np.stack([e @ (w2.T ** n) for n in range(6)], axis=-1))
+    scaled = np.ascontiguousarray(moments / _FACTORIALS.astype(dtype))
     wmax = np.max(np.abs(w2), axis=1)
-    _hidden_kernel(ex, z, e, t, w2, moments, wmax, base, np.exp(-steps), np.exp(steps),
-                   value_ptr, pixels, pixel_ptr, code, c, grads["W1"], grads["b1"])
-    _output_kernel(z, e, t, totals, base, code, c, grads["W2"], grads["b2"])
+    one_hot_rows = (np.count_nonzero(t, axis=1) == 1) & (np.max(t, axis=1) == 1)
+    target = np.where(one_hot_rows, np.argmax(t, axis=1), -1).astype(np.int64)
+    grad_w1_t = np.zeros(params["W1"].shape[::-1], dtype=dtype)
+    _hidden_kernel(ex, z, e, t, target, w2, moments, scaled, wmax, base, np.exp(-steps),
+                   np.exp(steps), value_ptr, pixels, pixel_ptr, code, c, grad_w1_t, grads["b1"])
+    grads["W1"] = np.ascontiguousarray(grad_w1_t.T)
+    _output_kernel(z, e, t, target, totals, base, code, c, grads["W2"], grads["b2"])
     scale = dtype.type(1 / (x.shape[0] * (2 * h if code == CENTRAL else h)))
     for grad in grads.values():
         grad *= scale

@@ -5,6 +5,8 @@ A method is a module in ``mlpbench.methods`` that defines:
 - ``NAME``: the value of ``method=`` that selects it (and the name of ``conf/method/NAME.yaml``);
 - ``Config``: a dataclass, the schema of ``conf/method/NAME.yaml`` (Hydra rejects unknown keys);
 - ``USES_H``: whether the top-level step ``h`` means anything to it;
+- optionally ``SINGLE_THREADED_BLAS = True``: runs of it limit BLAS to one thread (for methods
+  that parallelise themselves);
 - ``make_estimator(cfg, h, log_eps) -> Estimator``: validates ``cfg`` (raising ``ConfigError``
   naming the key and what is allowed) and returns the function that computes gradients.
 

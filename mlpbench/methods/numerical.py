@@ -22,6 +22,9 @@ from mlpbench.model import PARAM_KEYS, Params, loss
 
 NAME = "numerical"
 USES_H = True
+SINGLE_THREADED_BLAS = True
+"""Runs keep BLAS on one thread: its tiny matrix products gain nothing from more, and idle
+OpenBLAS threads spin on the cores the incremental engine's kernels run on."""
 SCHEMES = ("central", "forward", "backward")
 ENGINES = ("incremental", "naive")
 
