@@ -52,6 +52,17 @@ CONFIG_FIELDS: list[pa.Field] = [
     pa.field("log_eps", pa.float64()),
 ]
 
+ENVIRONMENT_FIELDS: list[pa.Field] = [
+    pa.field("numpy_version", pa.string()),
+    pa.field("blas", pa.string()),
+    pa.field("cpu_count", pa.int64()),
+    pa.field("cpu_model", pa.string()),
+    pa.field("platform", pa.string()),
+    pa.field("python_version", pa.string()),
+    pa.field("git_revision", pa.string()),
+]
+"""Where a measurement ran: the columns ``environment()`` fills."""
+
 CURVES_SCHEMA = pa.schema(
     [
         *CONFIG_FIELDS,
@@ -81,13 +92,7 @@ RUNS_SCHEMA = pa.schema(
         pa.field("status", pa.string()),
         pa.field("error", pa.string()),
         pa.field("started_at", pa.timestamp("us", tz="UTC")),
-        pa.field("numpy_version", pa.string()),
-        pa.field("blas", pa.string()),
-        pa.field("cpu_count", pa.int64()),
-        pa.field("cpu_model", pa.string()),
-        pa.field("platform", pa.string()),
-        pa.field("python_version", pa.string()),
-        pa.field("git_revision", pa.string()),
+        *ENVIRONMENT_FIELDS,
     ]
 )
 

@@ -93,13 +93,7 @@ SCALING_SCHEMA = pa.schema(
         pa.field("numba_threads", pa.int64()),
         pa.field("blas_threads_env", pa.string()),
         pa.field("load_avg_1m", pa.float64()),
-        pa.field("numpy_version", pa.string()),
-        pa.field("blas", pa.string()),
-        pa.field("cpu_count", pa.int64()),
-        pa.field("cpu_model", pa.string()),
-        pa.field("platform", pa.string()),
-        pa.field("python_version", pa.string()),
-        pa.field("git_revision", pa.string()),
+        *results.ENVIRONMENT_FIELDS,
     ]
 )
 """One row per (engine, hidden size, batch size). ``sampled_params`` is null where the whole
