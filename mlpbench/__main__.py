@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 import signal
 import sys
 from dataclasses import fields
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import hydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
@@ -78,16 +78,28 @@ def one_line(ex: BaseException) -> str:
 
 
 GROUPS = ("method", "dataset")
-_NOT_A_NAME = re.compile(r"^([-+]?[\d.]|(true|false|null|nan|inf)$)", re.IGNORECASE)
 
 
 def check_group_overrides(overrides: list[str]) -> None:
-    """Reject ``method=0``-style values before Hydra, which raises a bare ValueError for them."""
-    for override in overrides:
-        key, sep, value = override.partition("=")
-        if sep and key.lstrip("+~") in GROUPS and _NOT_A_NAME.match(value):
-            group = key.lstrip("+~")
+    """Reject ``method=0``-style values before Hydra, which raises a bare ValueError for them.
+
+    A config group takes a name; Hydra's own parser tells whether the value is one (a number,
+    bool, null, dict or list is not).
+    """
+    parser = OverridesParser.create()
+    for text in overrides:
+        if text.startswith("-"):
+            continue
+        try:
+            override = parser.parse_override(text)
+        except HydraException:
+            continue  # Hydra reports malformed overrides itself
+        group = override.key_or_group
+        if group not in GROUPS or override.is_sweep_override():
+            continue
+        if not isinstance(override.value(), str):
             options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+            value = override.get_value_element_as_str()
             raise ConfigError(f"{group}: unknown '{value}'; allowed: {', '.join(options)}")
 
 
@@ -110,6 +122,7 @@ def main() -> None:
     """
     os.environ["HYDRA_FULL_ERROR"] = "1"
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # even where a parent shell set it to be ignored
     register_configs()
     try:
         check_group_overrides(sys.argv[1:])
