@@ -14,8 +14,8 @@ from mlpbench.methods._incremental import incremental_gradient, warm_up
 X, T = real_batch(50, seed=1)
 PARAMS = seed_network(16)
 
-MIN_SPEEDUP_OVER_NAIVE = 150.0
-MAX_RATIO_TO_BACKPROP = 120.0
+MIN_SPEEDUP_OVER_NAIVE = 300.0
+MAX_RATIO_TO_BACKPROP = 60.0
 
 
 def test_check_backprop(benchmark):

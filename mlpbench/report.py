@@ -793,7 +793,7 @@ def scaling_threads_text(latest: pd.DataFrame) -> str:
     for numba_threads, blas_env, load in _distinct(
         latest, ["numba_threads", "blas_threads_env", "load_avg_1m"]
     ):
-        blas = blas_env or "BLAS threads at the library default"
+        blas = f"BLAS threads {blas_env}" if blas_env else "BLAS threads at the library default"
         load_text = "n/a" if _is_missing(load) else f"{load:.2f}"
         texts.append(f"numba threads {format_value(numba_threads)}, {blas}, "
                      f"1-min load average {load_text} at the start")

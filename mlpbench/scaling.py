@@ -40,6 +40,7 @@ from typing import Any, NoReturn
 import numpy as np
 import pyarrow as pa
 from tabulate import tabulate
+from threadpoolctl import threadpool_limits
 
 from mlpbench import results
 from mlpbench.data import Dataset, load_dataset
@@ -97,8 +98,8 @@ SCALING_SCHEMA = pa.schema(
     ]
 )
 """One row per (engine, hidden size, batch size). ``sampled_params`` is null where the whole
-gradient was timed; ``blas_threads_env`` is the BLAS thread variable in force (null: the
-library's default, usually every core)."""
+gradient was timed; ``blas_threads_env`` is the BLAS thread count in force (null: the
+library's default, usually every core; the numerical engines run with one, as in runs)."""
 
 BLAS_THREAD_VARS: tuple[str, ...] = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -232,8 +233,10 @@ def measure_cell(
     entries = sample_entries(params, naive_sample, np.random.default_rng(SEED))
     sampled = engine == "naive"
     call = engine_call(engine, params, x, t, entries)
-    n_calls = repeats_for(time_call(call), repeats)
-    times = [time_call(call) for _ in range(n_calls)]
+    # As in runs (numerical.SINGLE_THREADED_BLAS): BLAS on one thread for the numerical engines.
+    with threadpool_limits(limits=None if engine == "backprop" else 1, user_api="blas"):
+        n_calls = repeats_for(time_call(call), repeats)
+        times = [time_call(call) for _ in range(n_calls)]
     median, best = step_seconds(times, n_params / len(entries) if sampled else 1.0)
     return {
         "engine": engine,
@@ -275,6 +278,8 @@ def measure_grid(
             for engine in ENGINES:
                 row = {**measure_cell(engine, hidden_size, batch, repeats=repeats,
                                       naive_sample=naive_sample), **context}
+                if engine != "backprop":
+                    row["blas_threads_env"] = "1"  # limited in-process, as in runs
                 rows.append(row)
                 note = " (extrapolated)" if row["extrapolated"] else ""
                 progress(f"[{len(rows)}/{total}] {engine} 784-{hidden_size}-10 batch "
