@@ -204,3 +204,30 @@ def test_numerical_settings_resume_too(tmp_path):
     cfg = settings(tmp_path, method=numerical.Config(), epochs=2)
     execute(cfg)
     assert execute(cfg)["skipped"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_sweep_keeps_finished_runs_and_resumes(tmp_path, sig):
+    results_dir = tmp_path / "results"
+    sweep = ["--multirun", "method=numerical", "method.engine=naive", "model.hidden_size=4",
+             "epochs=12", "batch_size=40", "seed=range(0,6)", "hydra.launcher.n_jobs=2"]
+    proc = run_cli(*sweep, results=results_dir)
+    deadline = time.monotonic() + 120
+    while len(readable_results(results_dir)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted; finished runs are kept" in err
+    assert "Traceback" not in err
+    runs_files = {p.name for p in (results_dir / "runs").glob("*.parquet")}
+    curves_files = {p.name for p in (results_dir / "curves").glob("*.parquet")}
+    assert runs_files and runs_files <= curves_files  # every committed run is complete
+    done_before = len(pd.read_parquet(results_dir / "runs"))
+    assert 1 <= done_before < 6
+    resumed = run_cli(*sweep, results=results_dir)
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert out.count("skipped numerical") == done_before
+    runs = pd.read_parquet(results_dir / "runs")
+    assert sorted(runs["seed"]) == list(range(6)) and runs["run_id"].nunique() == 6
