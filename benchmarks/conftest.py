@@ -13,6 +13,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from mlpbench.data import load_dataset
+from mlpbench.methods import backprop, numerical
+from mlpbench.methods._incremental import incremental_gradient, warm_up
 from mlpbench.model import init_params, one_hot
 
 MEDIANS: dict[str, float] = {}
@@ -58,3 +60,39 @@ def one_blas_thread():
     """BLAS on one thread, as mlpbench runs the numerical methods (see numerical.py)."""
     with threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+def time_backprop(benchmark, name: str, params, x, t) -> None:
+    """One backprop gradient step, recorded as ``name``."""
+    benchmark(backprop.gradient, params, x, t, 1e-7)
+    record(name, benchmark)
+
+
+def time_incremental(benchmark, name: str, params, x, t, scheme: str = "central"):
+    """One incremental-engine step (compiled beforehand), recorded as ``name``."""
+    warm_up()
+    result = benchmark(incremental_gradient, params, x, t, h=1e-4, scheme=scheme, log_eps=1e-7)
+    record(name, benchmark)
+    return result
+
+
+def time_naive(benchmark, name: str, params, x, t, rounds: int):
+    """Whole steps of the seed's loop (slow: few rounds), recorded as ``name``."""
+    result = benchmark.pedantic(numerical.naive_gradient, args=(params, x, t),
+                                kwargs={"h": 1e-4, "scheme": "central", "log_eps": 1e-7},
+                                rounds=rounds, iterations=1)
+    record(name, benchmark)
+    return result
+
+
+def speed_ratios(benchmark, prefix: str, label: str) -> tuple[float, float]:
+    """(incremental speedup over naive, incremental / backprop) for names under ``prefix``,
+    printed and kept in this entry's extra_info in the JSON."""
+    benchmark(lambda: None)
+    speedup = ratio(f"{prefix}naive", f"{prefix}incremental")
+    vs_backprop = ratio(f"{prefix}incremental", f"{prefix}backprop")
+    benchmark.extra_info.update(incremental_speedup_over_naive=speedup,
+                                incremental_over_backprop=vs_backprop)
+    print(f"\n[{label}] incremental vs naive: {speedup:,.0f}x faster; "
+          f"incremental / backprop: {vs_backprop:.1f}x")
+    return speedup, vs_backprop

@@ -20,9 +20,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.conftest import ratio, real_batch, record, seed_network
-from mlpbench.methods import backprop, numerical
-from mlpbench.methods._incremental import incremental_gradient, warm_up
+from benchmarks.conftest import (
+    real_batch,
+    record,
+    seed_network,
+    speed_ratios,
+    time_backprop,
+    time_incremental,
+    time_naive,
+)
+from mlpbench.methods import numerical
+from mlpbench.methods._incremental import incremental_gradient
 from mlpbench.model import PARAM_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,29 +40,20 @@ PARAMS = seed_network(50)
 
 
 def test_backprop_step(benchmark):
-    benchmark(backprop.gradient, PARAMS, X, T, 1e-7)
-    record("backprop_blas_default", benchmark)
+    time_backprop(benchmark, "backprop_blas_default", PARAMS, X, T)
 
 
 def test_backprop_step_one_blas_thread(benchmark, one_blas_thread):
-    benchmark(backprop.gradient, PARAMS, X, T, 1e-7)
-    record("backprop_blas_1", benchmark)
+    time_backprop(benchmark, "backprop_blas_1", PARAMS, X, T)
 
 
 def test_incremental_step(benchmark, one_blas_thread):
-    warm_up()
-    result = benchmark(incremental_gradient, PARAMS, X, T, h=1e-4, scheme="central",
-                       log_eps=1e-7)
-    assert result.loss_evals == 2 * 39_760
-    record("incremental", benchmark)
+    assert time_incremental(benchmark, "incremental", PARAMS, X, T).loss_evals == 2 * 39_760
 
 
 def test_naive_step(benchmark, one_blas_thread):
-    result = benchmark.pedantic(numerical.naive_gradient, args=(PARAMS, X, T),
-                                kwargs={"h": 1e-4, "scheme": "central", "log_eps": 1e-7},
-                                rounds=2, iterations=1)
+    result = time_naive(benchmark, "naive", PARAMS, X, T, rounds=2)
     assert result.loss_evals == 2 * 39_760
-    record("naive", benchmark)
     NAIVE_GRADS["central"] = result.grads
 
 
@@ -96,12 +95,6 @@ def test_seed_protocol_run_end_to_end(benchmark, tmp_path):
 
 def test_targets(benchmark):
     """The ratios, written into the JSON's extra_info of this entry and asserted."""
-    benchmark(lambda: None)
-    speedup = ratio("naive", "incremental")
-    vs_backprop = ratio("incremental", "backprop")
-    benchmark.extra_info.update(incremental_speedup_over_naive=speedup,
-                                incremental_over_backprop=vs_backprop)
-    print(f"\nincremental vs naive: {speedup:,.0f}x faster; incremental / backprop: "
-          f"{vs_backprop:.1f}x")
+    speedup, vs_backprop = speed_ratios(benchmark, "", "seed problem 784-50-10, batch 100")
     assert speedup >= 1000
     assert vs_backprop <= 50
