@@ -857,19 +857,30 @@ def _new_figure(width: float, height: float) -> Figure:
     return fig
 
 
+LINE_STYLES: tuple[tuple[str, float], ...] = (("-", 3.2), ("--", 1.8), (":", 1.8), ("-.", 1.6))
+"""(style, width) per configuration in turn: methods that train identically draw on top of each
+other, and a wide solid line under dashed ones keeps every one of them visible."""
+
+
+def _line_style(index: int) -> dict[str, Any]:
+    style, width = LINE_STYLES[index % len(LINE_STYLES)]
+    return {"ls": style, "lw": width}
+
+
 def draw_metric(stats: pd.DataFrame, metric: str, colors: dict[str, str], title: str,
                 ylabel: str) -> Figure:
     """Mean curve per configuration (in ``colors`` order), the ``BAND`` shaded where n > 1."""
     fig = _new_figure(9, 5.6)
     ax = fig.add_subplot()
     data = stats[stats["metric"] == metric]
-    for config in colors:
+    for index, config in enumerate(colors):
         line = data[data["config"] == config].sort_values("epoch")
         if line.empty:
             continue
         n = int(line["n"].max())
         label = f"{config} (mean of n={n}, band {BAND})" if n > 1 else f"{config} (n=1)"
-        ax.plot(line["epoch"], line["mean"], color=colors[config], label=label, lw=1.6)
+        ax.plot(line["epoch"], line["mean"], color=colors[config], label=label,
+                **_line_style(index))
         if n > 1:
             ax.fill_between(line["epoch"], line["min"], line["max"], color=colors[config],
                             alpha=0.2, lw=0)
@@ -887,10 +898,12 @@ def draw_paired(curves: pd.DataFrame, order: Sequence[str], colors: dict[str, st
     """Loss and test accuracy of one seed under every method, side by side."""
     fig = _new_figure(12, 5)
     ax_loss, ax_acc = fig.subplots(1, 2)
-    for config in order:
+    for index, config in enumerate(order):
         line = curves[curves["config"] == config]
-        ax_loss.plot(line["epoch"], line["loss"], color=colors[config], label=config, lw=1.6)
-        ax_acc.plot(line["epoch"], line["test_acc"], color=colors[config], label=config, lw=1.6)
+        style = _line_style(index)
+        ax_loss.plot(line["epoch"], line["loss"], color=colors[config], label=config, **style)
+        ax_acc.plot(line["epoch"], line["test_acc"], color=colors[config], label=config,
+                    **style)
     for ax, ylabel in ((ax_loss, "training loss (last mini-batch of the epoch)"),
                        (ax_acc, "test accuracy (full test set)")):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
