@@ -242,14 +242,19 @@ def label_configs(runs: pd.DataFrame) -> pd.DataFrame:
     """Add ``method_label`` and ``config``: the method, plus any protocol key that varies.
 
     Two configurations that share a method but differ in, say, dtype must not share a legend
-    entry, so every non-method grouping key with more than one value is appended in brackets.
+    entry, so every non-method grouping key with more than one value among the runs of the
+    same method is appended in brackets; a method run under one protocol keeps its plain name.
     """
     labelled = runs.copy()
     labelled["method_label"] = [method_label(row) for _, row in runs.iterrows()]
-    varying = [k for k in GROUP_KEYS if k not in METHOD_KEYS
-               and runs[k].nunique(dropna=False) > 1]
+    protocol_keys = [k for k in GROUP_KEYS if k not in METHOD_KEYS]
+    varying = {
+        label: [k for k in protocol_keys if group[k].nunique(dropna=False) > 1]
+        for label, group in labelled.groupby("method_label")
+    }
     suffixes = [
-        ", ".join(f"{k}={format_value(row[k])}" for k in varying) for _, row in runs.iterrows()
+        ", ".join(f"{k}={format_value(row[k])}" for k in varying[row["method_label"]])
+        for _, row in labelled.iterrows()
     ]
     labelled["config"] = [
         f"{label} [{suffix}]" if suffix else label
