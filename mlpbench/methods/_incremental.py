@@ -153,6 +153,25 @@ def distinct_values(x):
     return values[:n_values], value_ptr, pixels, pixel_ptr[: n_values + 1]
 
 
+@numba.njit(cache=True, inline="always")
+def _log_args(ej, zj, factors, first, count, m0, m1, m2, m3, m4, m5, ey, wy, c, out):
+    """For one sample and unit, the log's argument p_y + log_eps after each step, into ``out``.
+
+    A branch-free loop over the steps that the compiler can vectorise; returns the largest
+    |dz| so the caller can check that every series it summed was within its limit.
+    """
+    largest = ey * 0
+    for q in range(count):
+        dz = c[_ONE] / (c[_ONE] + ej * factors[first + q]) - zj
+        largest = max(largest, abs(dz))
+        total = m0 + dz * (m1 + dz * (m2 + dz * (m3 + dz * (m4 + dz * m5))))
+        d = dz * wy
+        f = c[_ONE] + d * (c[_ONE] + d * (c[_HALF] + d * (c[_SIXTH] + d * (c[_24TH]
+                                                                      + d * c[_120TH]))))
+        out[q] = ey * f / total + c[_LOG_EPS]
+    return largest
+
+
 @numba.njit(cache=True, parallel=True)
 def _hidden_kernel(ex, z, e, t, target, w2, moments, scaled, wmax, base, shrink, grow, value_ptr,
                    pixels, pixel_ptr, scheme, c, grad_w1_t, grad_b1):
@@ -189,32 +208,30 @@ def _hidden_kernel(ex, z, e, t, target, w2, moments, scaled, wmax, base, shrink,
                 m3, m4, m5 = scaled[b, j, 3], scaled[b, j, 4], scaled[b, j, 5]
                 ey, wy = e[b, y], w2[j, y]
                 largest = e[0, 0] * 0
-                for q in range(count):
-                    dzp = c[_ONE] / (c[_ONE] + ej * shrink[first + q]) - zj
-                    dzm = c[_ONE] / (c[_ONE] + ej * grow[first + q]) - zj
-                    largest = max(largest, max(abs(dzp), abs(dzm)))
-                    tp = m0 + dzp * (m1 + dzp * (m2 + dzp * (m3 + dzp * (m4 + dzp * m5))))
-                    tm = m0 + dzm * (m1 + dzm * (m2 + dzm * (m3 + dzm * (m4 + dzm * m5))))
-                    dp, dm = dzp * wy, dzm * wy
-                    fp = c[_ONE] + dp * (c[_ONE] + dp * (c[_HALF] + dp * (c[_SIXTH] + dp * (
-                        c[_24TH] + dp * c[_120TH]))))
-                    fm = c[_ONE] + dm * (c[_ONE] + dm * (c[_HALF] + dm * (c[_SIXTH] + dm * (
-                        c[_24TH] + dm * c[_120TH]))))
-                    arg_plus[q] = ey * fp / tp + c[_LOG_EPS]
-                    arg_minus[q] = ey * fm / tm + c[_LOG_EPS]
+                if scheme != BACKWARD:
+                    largest = max(largest, _log_args(ej, zj, shrink, first, count, m0, m1, m2,
+                                                     m3, m4, m5, ey, wy, c, arg_plus))
+                if scheme != FORWARD:
+                    largest = max(largest, _log_args(ej, zj, grow, first, count, m0, m1, m2,
+                                                     m3, m4, m5, ey, wy, c, arg_minus))
                 fast = largest * wmax_j <= c[_LIMIT]
             for q in range(count):
+                plus = minus = lb
                 if fast:
                     ty = t[b, y]
-                    plus = -ty * math.log(arg_plus[q])
-                    minus = -ty * math.log(arg_minus[q])
+                    if scheme != BACKWARD:
+                        plus = -ty * math.log(arg_plus[q])
+                    if scheme != FORWARD:
+                        minus = -ty * math.log(arg_minus[q])
                 else:
-                    plus = _loss_all_logits_moved(
-                        e, t, moments, wmax, b, w2, j,
-                        c[_ONE] / (c[_ONE] + ej * shrink[first + q]) - zj, c)
-                    minus = _loss_all_logits_moved(
-                        e, t, moments, wmax, b, w2, j,
-                        c[_ONE] / (c[_ONE] + ej * grow[first + q]) - zj, c)
+                    if scheme != BACKWARD:
+                        plus = _loss_all_logits_moved(
+                            e, t, moments, wmax, b, w2, j,
+                            c[_ONE] / (c[_ONE] + ej * shrink[first + q]) - zj, c)
+                    if scheme != FORWARD:
+                        minus = _loss_all_logits_moved(
+                            e, t, moments, wmax, b, w2, j,
+                            c[_ONE] / (c[_ONE] + ej * grow[first + q]) - zj, c)
                 diff = _difference(plus, minus, lb, scheme)
                 if q == 0:
                     acc_b1 += diff
