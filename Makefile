@@ -33,17 +33,15 @@ report: $(STAMP)  ## render $(RESULTS)/report from the parquet in $(RESULTS)
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest
 
-BENCH_JSON = results/benchmarks/bench-$(shell date +%Y%m%dT%H%M%S).json
 BASELINE ?=
 
-bench: $(STAMP)  ## speed targets on the seed's problem; JSON under results/benchmarks/
-	mkdir -p results/benchmarks
-	$(BIN)/python -m pytest benchmarks/test_seed_problem.py -p no:randomly \
-		--benchmark-json=$(BENCH_JSON) \
+bench: $(STAMP)  ## speed targets on the seed's problem; saved under results/benchmarks/
+	$(BIN)/python -m pytest benchmarks/test_seed_problem.py \
+		--benchmark-storage=file://results/benchmarks --benchmark-autosave \
 		$(if $(BASELINE),--benchmark-compare=$(BASELINE) --benchmark-compare-fail=median:25%)
 
 bench-check: $(STAMP)  ## CI timing regression check: same-session ratios, reduced problem
-	$(BIN)/python -m pytest benchmarks/test_check.py -p no:randomly
+	$(BIN)/python -m pytest benchmarks/test_check.py
 
 bench-scaling: $(STAMP)  ## per-step gradient time across hidden and batch sizes -> results/scaling
 	$(BIN)/python -m mlpbench.scaling --out $(RESULTS)/scaling
