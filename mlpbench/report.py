@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import io
 import math
-import os
-import secrets
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -963,19 +961,8 @@ def figure_png(fig: Figure) -> bytes:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a dot-named temp file in the same folder, fsync, then rename over ``path``.
-
-    A reader (or a crash) then sees either the old file or the new one, never half of one.
-    """
-    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Replace ``path`` with ``data`` atomically: a reader sees the old file or the new one."""
+    results.write_atomic(path, lambda fh: fh.write(data), replace=True)
 
 
 def _markdown(frame: pd.DataFrame, text_columns: int = 1) -> str:

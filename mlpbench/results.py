@@ -20,10 +20,11 @@ import os
 import platform
 import secrets
 import subprocess
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -162,27 +163,37 @@ def environment() -> dict[str, Any]:
     }
 
 
-def ensure_writable(results_dir: Path) -> None:
-    """Fail before any training when results_dir cannot take a file."""
+def ensure_writable(
+    folder: Path, subfolders: Sequence[str] = ("curves", "runs"), key: str = "results_dir"
+) -> None:
+    """Fail before any long work when ``folder`` (and its subfolders) cannot take a file."""
     try:
-        for sub in ("curves", "runs"):
-            (results_dir / sub).mkdir(parents=True, exist_ok=True)
-            probe = results_dir / sub / f".probe-{secrets.token_hex(4)}"
+        for target in [folder / sub for sub in subfolders] or [folder]:
+            target.mkdir(parents=True, exist_ok=True)
+            probe = target / f".probe-{secrets.token_hex(4)}"
             probe.write_bytes(b"")
             probe.unlink()
     except OSError as ex:
         reason = ex.strerror or type(ex).__name__
-        raise ResultsError(f"results_dir: cannot write to '{results_dir}': {reason}") from None
+        raise ResultsError(f"{key}: cannot write to '{folder}': {reason}") from None
 
 
-def _write_atomic(table: pa.Table, path: Path) -> None:
+def write_atomic(path: Path, write: Callable[[BinaryIO], object], *, replace: bool = False) -> None:
+    """Write through ``write(file)`` into a dot-named temp file, fsync, then move it to ``path``.
+
+    Readers skip dot-named files, so they see the whole file or none. Without ``replace`` the
+    move is a hard link, which fails rather than overwrite a result already there.
+    """
     tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
     try:
         with open(tmp, "wb") as fh:
-            pq.write_table(table, fh)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.link(tmp, path)  # fails rather than overwrite an existing result
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -190,6 +201,11 @@ def _write_atomic(table: pa.Table, path: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def write_table(table: pa.Table, path: Path) -> None:
+    """One new parquet file, atomically, never over an existing one."""
+    write_atomic(path, lambda fh: pq.write_table(table, fh))
 
 
 def write_run(
@@ -200,9 +216,9 @@ def write_run(
     curves_path = results_dir / "curves" / name
     runs_path = results_dir / "runs" / name
     try:
-        _write_atomic(pa.Table.from_pylist(curves, schema=CURVES_SCHEMA), curves_path)
+        write_table(pa.Table.from_pylist(curves, schema=CURVES_SCHEMA), curves_path)
         try:
-            _write_atomic(pa.Table.from_pylist([run], schema=RUNS_SCHEMA), runs_path)
+            write_table(pa.Table.from_pylist([run], schema=RUNS_SCHEMA), runs_path)
         except BaseException:
             curves_path.unlink(missing_ok=True)  # no curves without their commit
             raise

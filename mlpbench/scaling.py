@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import statistics
 import sys
 import time
@@ -321,23 +320,11 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
                               "left"))
 
 
-def ensure_out_dir(out_dir: Path) -> None:
-    """Fail before minutes of timing when ``out_dir`` cannot take a file."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / f".probe-{secrets.token_hex(4)}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as ex:
-        reason = ex.strerror or type(ex).__name__
-        raise ResultsError(f"--out: cannot write to '{out_dir}': {reason}") from None
-
-
 def write_scaling(out_dir: Path, rows: Sequence[dict[str, Any]]) -> Path:
     """Write the rows as one new parquet file, atomically (``results``' temp, fsync, link)."""
     path = out_dir / f"{rows[0]['measurement_id']}.parquet"
     try:
-        results._write_atomic(pa.Table.from_pylist(list(rows), schema=SCALING_SCHEMA), path)
+        results.write_table(pa.Table.from_pylist(list(rows), schema=SCALING_SCHEMA), path)
     except OSError as ex:
         reason = ex.strerror or type(ex).__name__
         raise ResultsError(f"--out: cannot write to '{out_dir}': {reason}") from None
@@ -403,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if too_big:
             parser.error(f"argument --batch: {too_big[0]} is larger than the training set "
                          f"({data.n_train:,} digits of {DATASET})")
-        ensure_out_dir(args.out)
+        results.ensure_writable(args.out, subfolders=(), key="--out")
         rows = measure_grid(
             _unique(args.hidden), _unique(args.batch), repeats=args.repeats,
             naive_sample=args.naive_sample, data=data,

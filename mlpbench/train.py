@@ -46,17 +46,19 @@ class EpochRecord:
 
 @dataclass(frozen=True)
 class Streams:
-    """Independent random streams derived from ``seed``: changing the method changes none."""
+    """Independent random streams derived from ``seed``: changing the method changes none.
+
+    They are the first children of ``SeedSequence(seed)``; a stream added later (say, for a
+    stochastic method) takes the next child and leaves these unchanged.
+    """
 
     init: np.random.Generator
     batches: np.random.Generator
-    method: np.random.Generator
 
 
 def streams(seed: int) -> Streams:
-    children = np.random.SeedSequence(seed).spawn(3)
-    init, batches, method = (np.random.default_rng(s) for s in children)
-    return Streams(init=init, batches=batches, method=method)
+    init, batches = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    return Streams(init=init, batches=batches)
 
 
 def batch_indices(rng: np.random.Generator, n_train: int, batch_size: int) -> Iterator[np.ndarray]:
