@@ -37,9 +37,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     """Softmax over each row after subtracting the largest logit of the whole batch.
 
     The seed shifts by one scalar, the batch maximum, rather than per row; the shift cancels
-    exactly in exact arithmetic, and keeping it reproduces the seed's rounding.
+    exactly in exact arithmetic, and keeping it reproduces the seed's rounding. The maximum is
+    taken of the real part, so complex logits (the complex-step method) pass through with their
+    imaginary parts untouched; for real logits that is the same maximum.
     """
-    shifted = logits - np.max(logits)
+    shifted = logits - np.max(logits.real)
     e = np.exp(shifted)
     return e / np.sum(e, axis=1, keepdims=True)
 
@@ -54,14 +56,27 @@ def forward(params: Params, x: np.ndarray) -> np.ndarray:
     return softmax(hidden(params, x) @ params["W2"] + params["b2"])
 
 
-def cross_entropy(probs: np.ndarray, t: np.ndarray, log_eps: float) -> float:
-    """Mean over the batch of -sum(t * log(p + log_eps)), the seed's loss with its ``+1e-7``."""
-    return float(-np.sum(t * np.log(probs + log_eps)) / probs.shape[0])
+def cross_entropy(probs: np.ndarray, t: np.ndarray, log_eps: float) -> np.number:
+    """Mean over the batch of -sum(t * log(p + log_eps)), the seed's loss with its ``+1e-7``.
+
+    A NumPy scalar of the probabilities' type: complex when they are (see ``loss_value``).
+    """
+    return -np.sum(t * np.log(probs + log_eps)) / probs.shape[0]
+
+
+def loss_value(params: Params, x: np.ndarray, t: np.ndarray, log_eps: float = 1e-7) -> np.number:
+    """The training loss as computed, real or complex.
+
+    Every operation of the forward pass is analytic, so with complex parameters
+    theta + i h v the imaginary part of this value is h times the directional derivative of the
+    loss along v, to O(h^2): the complex-step derivative, with no subtraction to cancel.
+    """
+    return cross_entropy(forward(params, x), t, log_eps)
 
 
 def loss(params: Params, x: np.ndarray, t: np.ndarray, log_eps: float = 1e-7) -> float:
     """The training loss: cross-entropy of the forward pass on a batch with one-hot ``t``."""
-    return cross_entropy(forward(params, x), t, log_eps)
+    return float(loss_value(params, x, t, log_eps))
 
 
 def accuracy(params: Params, x: np.ndarray, labels: np.ndarray) -> float:

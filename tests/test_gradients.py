@@ -75,7 +75,8 @@ def test_loss_eval_counts(small_params, real_batch):
         s: numerical.naive_gradient(small_params, x, t, h=1e-4, scheme=s, log_eps=1e-7).loss_evals
         for s in numerical.SCHEMES
     }
-    assert counts == {"central": 2 * p, "forward": p + 1, "backward": p + 1}
+    assert counts == {"central": 2 * p, "forward": p + 1, "backward": p + 1,
+                      "richardson": 4 * p, "complex_step": p}
     estimate = backprop.make_estimator(backprop.Config(), 1e-4, 1e-7)
     assert estimate(small_params, x, t).loss_evals == 1
 

@@ -17,16 +17,36 @@ rounding), at a cost proportional to what actually changes:
   1.4e-21 relative, far under rounding) and by the library exp otherwise.
 
 Nothing here is a Taylor expansion of the loss in h: every perturbed loss is computed in full
-from the perturbed logits, and every gradient entry is a difference of two such losses (or of
-one and the unperturbed loss) divided by h or 2h, as in the naive loop. The softmax keeps the
-unperturbed batch maximum as its shift; the shift cancels exactly in the softmax, so this
-differs from the naive loop (which re-takes the maximum of the perturbed logits) only by
-rounding. Arithmetic stays in the parameters' dtype. Kernels are compiled by numba once per
-dtype (cached on disk) and run their outer loops in parallel over hidden units.
+from the perturbed logits, and every real-step gradient entry is a difference of two such
+losses (or of one and the unperturbed loss) divided by h or 2h, as in the naive loop. The
+softmax keeps the unperturbed batch maximum as its shift; the shift cancels exactly in the
+softmax, so this differs from the naive loop (which re-takes the maximum of the perturbed
+logits) only by rounding. Arithmetic stays in the parameters' dtype. Kernels are compiled by
+numba once per dtype (cached on disk) and run their outer loops in parallel over hidden units.
+
+Richardson extrapolation is two central gradients D, at h and h/2, combined as
+(4 D(h/2) - D(h)) / 3.
+
+The complex step (``scheme=complex_step``) has kernels of its own with the same structure: the
+unperturbed state (pre-activations, z, the exponentials, their totals and moments) stays real
+and only the steps are imaginary. Moving W1[i, j] by i h moves the pre-activation by i h x, so
+the sigmoid becomes 1 / (1 + exp(-a) * exp(-i h x)), with exp(-i h v) = cos(h v) - i sin(h v)
+computed once per distinct pixel value v; moving W2[j, k] moves logit k by i h z. The moved
+hidden unit's change dz is complex, and the softmax denominator, the series and the loss follow
+as above in complex arithmetic (every power series is as valid for a complex argument; its limit
+is checked on the modulus). Each gradient entry is the sum over samples of the imaginary part of
+the perturbed loss, divided by batch * h: the unperturbed loss is real, so nothing is subtracted.
+No imaginary part is computed by subtracting values that agree up to O(h) terms (as
+L(theta + h) - L(theta) does): reciprocals are conj(w) / |w|^2, whose imaginary part is a
+quotient, and the imaginary part of a log is atan2(Im, Re), so even h = 1e-20 loses nothing to
+cancellation. Complex arithmetic is in complex128 for float64 parameters and complex64 for
+float32 ones; in complex64 at h = 1e-20 the products of two imaginary parts (about h^2, which
+do not matter) are subnormal, which makes the float32 kernels about half as slow again.
 """
 
 from __future__ import annotations
 
+import cmath
 import math
 
 import numba
@@ -48,6 +68,19 @@ _ONE, _HALF, _SIXTH, _24TH, _120TH, _LIMIT, _LOG_EPS, _H = range(8)
 
 def _constants(dtype: np.dtype, h: float, log_eps: float) -> np.ndarray:
     return np.array([1.0, 0.5, 1 / 6, 1 / 24, 1 / 120, SERIES_LIMIT, log_eps, h], dtype=dtype)
+
+
+# Complex constants of the complex dtype, for the same reason: zero and the step i h.
+_CZERO, _IH = range(2)
+
+
+def _complex_constants(dtype: np.dtype, h: float) -> np.ndarray:
+    return np.array([0, 1j * h], dtype=_complex_dtype(dtype))
+
+
+def _complex_dtype(dtype: np.dtype) -> np.dtype:
+    """complex128 for float64, complex64 for float32."""
+    return np.result_type(dtype, np.complex64)
 
 
 @numba.njit(cache=True, inline="always")
@@ -280,6 +313,157 @@ def _output_kernel(z, e, t, target, totals, base, scheme, c, grad_w2, grad_b2):
                 grad_b2[k] = acc
 
 
+@numba.njit(cache=True, inline="always")
+def _inverse(w, c):
+    """1 / w as conj(w) / |w|^2, for complex w.
+
+    For w = A - i B the imaginary part is B / (A^2 + B^2): a quotient, no subtraction, so a tiny
+    B (the imaginary step) keeps its full precision.
+    """
+    return w.conjugate() * (c[_ONE] / (w.real * w.real + w.imag * w.imag))
+
+
+@numba.njit(cache=True, inline="always")
+def _exp_small_complex(d, c):
+    """exp(d) for complex d: the series for tiny |d| (as valid for complex d), else cmath.exp."""
+    if abs(d) <= c[_LIMIT]:
+        return c[_ONE] + d * (c[_ONE] + d * (c[_HALF] + d * (c[_SIXTH] + d * (c[_24TH]
+                                                                         + d * c[_120TH]))))
+    return cmath.exp(d)
+
+
+@numba.njit(cache=True, inline="always")
+def _imag_log(w):
+    """Im log(w), the argument of w, as atan2: the log of the modulus is never needed."""
+    return math.atan2(w.imag, w.real)
+
+
+@numba.njit(cache=True, inline="always")
+def _complex_loss_all_logits_moved(e, t, moments, wmax, b, w2, j, dz, c, cc):
+    """``_loss_all_logits_moved`` for a complex ``dz``: sample b's complex loss."""
+    if abs(dz) * wmax[j] <= c[_LIMIT]:
+        m = moments[b, j]
+        total = m[0] + dz * (m[1] + dz * (c[_HALF] * m[2] + dz * (c[_SIXTH] * m[3] + dz * (
+            c[_24TH] * m[4] + dz * c[_120TH] * m[5]))))
+    else:
+        total = cc[_CZERO]
+        for k in range(e.shape[1]):
+            total += e[b, k] * cmath.exp(dz * w2[j, k])
+    inverse = _inverse(total, c)
+    loss = cc[_CZERO]
+    for k in range(e.shape[1]):
+        if t[b, k] != 0:
+            p = e[b, k] * _exp_small_complex(dz * w2[j, k], c) * inverse
+            loss -= t[b, k] * cmath.log(p + c[_LOG_EPS])
+    return loss
+
+
+@numba.njit(cache=True, inline="always")
+def _complex_loss_one_logit_moved(e, t, total, b, k_moved, d, c, cc):
+    """``_loss_one_logit_moved`` for a complex (imaginary) ``d``: sample b's complex loss."""
+    f = _exp_small_complex(d, c)
+    inverse = _inverse(total + e[b, k_moved] * (f - c[_ONE]), c)
+    loss = cc[_CZERO]
+    for k in range(e.shape[1]):
+        if t[b, k] != 0:
+            ek = e[b, k] * f if k == k_moved else e[b, k]
+            loss -= t[b, k] * cmath.log(ek * inverse + c[_LOG_EPS])
+    return loss
+
+
+@numba.njit(cache=True, inline="always")
+def _complex_log_args(ej, zj, rotations, first, count, m0, m1, m2, m3, m4, m5, ey, wy, c, out):
+    """``_log_args`` for imaginary steps: the complex p_y + log_eps after each step, into ``out``.
+
+    ``rotations`` holds exp(-i step). Returns the modulus of (max |Re dz|, max |Im dz|), a bound
+    on every |dz| that keeps the loop free of calls.
+    """
+    largest_re = ey * 0
+    largest_im = ey * 0
+    for q in range(count):
+        dz = _inverse(c[_ONE] + ej * rotations[first + q], c) - zj
+        largest_re = max(largest_re, abs(dz.real))
+        largest_im = max(largest_im, abs(dz.imag))
+        total = m0 + dz * (m1 + dz * (m2 + dz * (m3 + dz * (m4 + dz * m5))))
+        d = dz * wy
+        f = c[_ONE] + d * (c[_ONE] + d * (c[_HALF] + d * (c[_SIXTH] + d * (c[_24TH]
+                                                                      + d * c[_120TH]))))
+        out[q] = ey * f * _inverse(total, c) + c[_LOG_EPS]
+    return math.hypot(largest_re, largest_im)
+
+
+@numba.njit(cache=True, parallel=True)
+def _complex_hidden_kernel(ex, z, e, t, target, w2, moments, scaled, wmax, rotations, value_ptr,
+                           pixels, pixel_ptr, c, cc, grad_w1_t, grad_b1):
+    """Sums over samples of Im(perturbed loss) for every W1[i, j] (into grad_w1_t[j, i]) and b1[j].
+
+    ``_hidden_kernel``'s layout, with one imaginary step per entry instead of two real ones:
+    ``rotations`` holds exp(-i step) = cos(step) - i sin(step) for the same per-sample steps, and
+    moving the pre-activation by i step turns the sigmoid into 1 / (1 + exp(-a) * rotation).
+    """
+    n, n_hidden = z.shape
+    width = 1
+    for b in range(n):
+        width = max(width, value_ptr[b + 1] - value_ptr[b] + 1)
+    for j in numba.prange(n_hidden):
+        args = np.empty(width, dtype=rotations.dtype)
+        acc_b1 = e[0, 0] * 0
+        wmax_j = wmax[j]
+        for b in range(n):
+            ej, zj = ex[b, j], z[b, j]
+            first = value_ptr[b] + b
+            count = value_ptr[b + 1] - value_ptr[b] + 1
+            y = target[b]
+            fast = y >= 0
+            if fast:
+                largest = _complex_log_args(
+                    ej, zj, rotations, first, count, scaled[b, j, 0], scaled[b, j, 1],
+                    scaled[b, j, 2], scaled[b, j, 3], scaled[b, j, 4], scaled[b, j, 5], e[b, y],
+                    w2[j, y], c, args)
+                fast = largest * wmax_j <= c[_LIMIT]
+            for q in range(count):
+                if fast:
+                    value = -t[b, y] * _imag_log(args[q])
+                else:
+                    dz = _inverse(c[_ONE] + ej * rotations[first + q], c) - zj
+                    value = _complex_loss_all_logits_moved(
+                        e, t, moments, wmax, b, w2, j, dz, c, cc).imag
+                if q == 0:
+                    acc_b1 += value
+                else:
+                    u = value_ptr[b] + q - 1
+                    for p in range(pixel_ptr[u], pixel_ptr[u + 1]):
+                        grad_w1_t[j, pixels[p]] += value
+        grad_b1[j] = acc_b1
+
+
+@numba.njit(cache=True, parallel=True)
+def _complex_output_kernel(z, e, t, target, totals, c, cc, grad_w2, grad_b2):
+    """Sums over samples of Im(perturbed loss) for every W2[j, k] and b2[k].
+
+    Moving W2[j, k] by i h (or b2[k], as a unit fixed at 1) moves logit k by i h z[b, j].
+    """
+    n, n_hidden = z.shape
+    n_out = e.shape[1]
+    for j in numba.prange(n_hidden + 1):  # the last row stands for b2
+        for k in range(n_out):
+            acc = e[0, 0] * 0
+            for b in range(n):
+                d = cc[_IH] * z[b, j] if j < n_hidden else cc[_IH]
+                y = target[b]
+                if y >= 0:
+                    f = _exp_small_complex(d, c)
+                    inverse = _inverse(totals[b] + e[b, k] * (f - c[_ONE]), c)
+                    ey = e[b, y] * f if y == k else e[b, y]
+                    acc -= t[b, y] * _imag_log(ey * inverse + c[_LOG_EPS])
+                else:
+                    acc += _complex_loss_one_logit_moved(e, t, totals[b], b, k, d, c, cc).imag
+            if j < n_hidden:
+                grad_w2[j, k] = acc
+            else:
+                grad_b2[k] = acc
+
+
 def sample_steps(values: np.ndarray, value_ptr: np.ndarray, h) -> np.ndarray:
     """Per sample, contiguously: h (b1's step), then h * v for each of its distinct values."""
     n = value_ptr.shape[0] - 1
@@ -293,6 +477,11 @@ def incremental_gradient(
     params: Params, x: np.ndarray, t: np.ndarray, *, h: float, scheme: str, log_eps: float
 ) -> GradientResult:
     """Finite-difference gradient equal to ``naive_gradient``'s to rounding, computed fast."""
+    if scheme == "richardson":
+        coarse = incremental_gradient(params, x, t, h=h, scheme="central", log_eps=log_eps)
+        fine = incremental_gradient(params, x, t, h=h / 2, scheme="central", log_eps=log_eps)
+        grads = {k: (4 * fine.grads[k] - coarse.grads[k]) / 3 for k in coarse.grads}
+        return GradientResult(grads, loss_evals=coarse.loss_evals + fine.loss_evals)
     dtype = params["W1"].dtype
     x = np.ascontiguousarray(x, dtype=dtype)
     t = np.ascontiguousarray(t, dtype=dtype)
@@ -301,10 +490,7 @@ def incremental_gradient(
     logits = z @ params["W2"] + params["b2"]
     e = np.exp(logits - np.max(logits))
     totals = np.sum(e, axis=1)
-    probs = e / totals[:, None]
-    base = -np.sum(t * np.log(probs + dtype.type(log_eps)), axis=1)
     ex = np.exp(-pre)
-    code = SCHEME_CODES[scheme]
     c = _constants(dtype, h, log_eps)
     grads = {key: np.zeros_like(value) for key, value in params.items()}
     values, value_ptr, pixels, pixel_ptr = distinct_values(x)
@@ -317,24 +503,38 @@ def incremental_gradient(
     one_hot_rows = (np.count_nonzero(t, axis=1) == 1) & (np.max(t, axis=1) == 1)
     target = np.where(one_hot_rows, np.argmax(t, axis=1), -1).astype(np.int64)
     grad_w1_t = np.zeros(params["W1"].shape[::-1], dtype=dtype)
-    _hidden_kernel(ex, z, e, t, target, w2, moments, scaled, wmax, base, np.exp(-steps),
-                   np.exp(steps), value_ptr, pixels, pixel_ptr, code, c, grad_w1_t, grads["b1"])
+    n_params = sum(value.size for value in params.values())
+    if scheme == "complex_step":
+        cc = _complex_constants(dtype, h)
+        rotations = (np.cos(steps) - 1j * np.sin(steps)).astype(cc.dtype)  # exp(-i step)
+        _complex_hidden_kernel(ex, z, e, t, target, w2, moments, scaled, wmax, rotations,
+                               value_ptr, pixels, pixel_ptr, c, cc, grad_w1_t, grads["b1"])
+        _complex_output_kernel(z, e, t, target, totals, c, cc, grads["W2"], grads["b2"])
+        scale, evals = dtype.type(1 / (x.shape[0] * h)), n_params
+    else:
+        probs = e / totals[:, None]
+        base = -np.sum(t * np.log(probs + dtype.type(log_eps)), axis=1)
+        code = SCHEME_CODES[scheme]
+        _hidden_kernel(ex, z, e, t, target, w2, moments, scaled, wmax, base, np.exp(-steps),
+                       np.exp(steps), value_ptr, pixels, pixel_ptr, code, c, grad_w1_t,
+                       grads["b1"])
+        _output_kernel(z, e, t, target, totals, base, code, c, grads["W2"], grads["b2"])
+        scale = dtype.type(1 / (x.shape[0] * (2 * h if code == CENTRAL else h)))
+        evals = 2 * n_params if code == CENTRAL else n_params + 1
     grads["W1"] = np.ascontiguousarray(grad_w1_t.T)
-    _output_kernel(z, e, t, target, totals, base, code, c, grads["W2"], grads["b2"])
-    scale = dtype.type(1 / (x.shape[0] * (2 * h if code == CENTRAL else h)))
     for grad in grads.values():
         grad *= scale
-    n_params = sum(value.size for value in params.values())
-    evals = 2 * n_params if code == CENTRAL else n_params + 1
     return GradientResult(grads, loss_evals=evals)
 
 
 def warm_up() -> None:
-    """Compile the kernels for both dtypes (or load them from numba's cache) on a tiny problem."""
+    """Compile the kernels, real and complex, for both dtypes (or load them from numba's cache)
+    on a tiny problem."""
     rng = np.random.default_rng(0)
     for dtype in (np.float64, np.float32):
         params = {"W1": rng.standard_normal((4, 2)).astype(dtype), "b1": np.zeros(2, dtype),
                   "W2": rng.standard_normal((2, 3)).astype(dtype), "b2": np.zeros(3, dtype)}
         x = np.array([[0.0, 0.5, 1.0, 0.5]], dtype=dtype)
-        incremental_gradient(params, x, np.array([[0.0, 1.0, 0.0]], dtype=dtype), h=1e-4,
-                             scheme="central", log_eps=1e-7)
+        t = np.array([[0.0, 1.0, 0.0]], dtype=dtype)
+        for scheme, h in (("central", 1e-4), ("complex_step", 1e-20)):
+            incremental_gradient(params, x, t, h=h, scheme=scheme, log_eps=1e-7)

@@ -41,7 +41,9 @@ def gradient(params: Params, x: np.ndarray, t: np.ndarray, log_eps: float) -> Pa
     }
 
 
-def make_estimator(cfg: Config, h: float, log_eps: float) -> Estimator:
+def make_estimator(
+    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None
+) -> Estimator:
     """Backprop evaluates the loss's forward pass once per step (plus one backward pass)."""
 
     def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:

@@ -7,8 +7,14 @@ A method is a module in ``mlpbench.methods`` that defines:
 - ``USES_H``: whether the top-level step ``h`` means anything to it;
 - optionally ``SINGLE_THREADED_BLAS = True``: runs of it limit BLAS to one thread (for methods
   that parallelise themselves);
-- ``make_estimator(cfg, h, log_eps) -> Estimator``: validates ``cfg`` (raising ``ConfigError``
-  naming the key and what is allowed) and returns the function that computes gradients.
+- ``make_estimator(cfg, h, log_eps, rng) -> Estimator``: validates ``cfg`` (raising
+  ``ConfigError`` naming the key and what is allowed) and returns the function that computes
+  gradients. ``rng`` is the run's own stream for random directions, derived from the run's seed
+  apart from the streams of the initial weights and the batches; deterministic methods ignore
+  it, so adding a stochastic method changes no other method's results.
+
+Every ``Config`` field other than ``name``, ``scheme`` and ``engine`` is an option of the method
+(``directions``, ``population``, ...); results record them in one ``options`` column.
 
 An estimator takes the parameters and a batch and returns gradients under the same keys as the
 parameters, plus how many times it evaluated the loss. Nothing else in the harness knows which
@@ -27,7 +33,11 @@ from mlpbench.model import Params
 
 @dataclass(frozen=True)
 class GradientResult:
-    """Gradients keyed like the parameters, and the loss evaluations spent computing them."""
+    """Gradients keyed like the parameters, and the loss evaluations spent computing them.
+
+    ``loss_evals`` counts evaluations of the batch loss, real or complex, each one forward pass
+    (backprop counts its forward pass; its backward pass is not a loss evaluation).
+    """
 
     grads: Params
     loss_evals: int
@@ -44,3 +54,4 @@ class MethodLabels:
     method: str
     scheme: str | None
     engine: str | None
+    options: str | None = None

@@ -1,12 +1,25 @@
-"""Finite-difference gradients: every entry a difference of real values of the training loss.
+"""Finite-difference gradients: every entry computed from values of the training loss.
 
-Two engines compute the same perturbed losses L(theta +- h e_k), so the same gradient to rounding:
+Five schemes, one parameter element at a time, with the top-level step h:
+
+- ``central``: (L(theta + h e_k) - L(theta - h e_k)) / 2h, error O(h^2), 2P loss evaluations
+  for P parameters; ``forward`` and ``backward``: one-sided, error O(h), P + 1 evaluations;
+- ``richardson``: Richardson extrapolation of the central difference D, (4 D(h/2) - D(h)) / 3,
+  which cancels D's h^2 error term, leaving O(h^4); 4P evaluations (two central gradients);
+- ``complex_step``: Im L(theta + i h e_k) / h, the loss evaluated at a complex parameter.
+  Every operation of the forward pass is analytic, so the imaginary part is h times the
+  derivative, to O(h^2), and nothing is subtracted: no cancellation, so h can be tiny (it
+  defaults to 1e-20, see ``default_h``) and the gradient is exact to rounding. P evaluations,
+  each of one complex loss.
+
+Two engines compute the same perturbed losses, so the same gradient to rounding:
 
 - ``engine=incremental`` (default) evaluates each perturbed loss from the unperturbed
   activations plus what the one moved parameter changes (see ``_incremental``);
 - ``engine=naive`` is the seed's algorithm: for every element of W1, b1, W2, b2 in turn it
   copies the parameter, moves that one element by h and runs the full forward pass on the
-  batch. It is kept deliberately as slow as the seed's loop, because measuring that loop is
+  batch (for ``complex_step``, copies every parameter to complex arrays and moves the element
+  by i h). It is kept deliberately as slow as the seed's loop, because measuring that loop is
   the point.
 """
 
@@ -15,18 +28,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from mlpbench.errors import ConfigError
 from mlpbench.methods.base import Estimator, GradientResult
-from mlpbench.model import PARAM_KEYS, Params, loss
+from mlpbench.model import PARAM_KEYS, Params, loss, loss_value, param_count
 
 NAME = "numerical"
 USES_H = True
 SINGLE_THREADED_BLAS = True
 """Runs keep BLAS on one thread: its tiny matrix products gain nothing from more, and idle
 OpenBLAS threads spin on the cores the incremental engine's kernels run on."""
-SCHEMES = ("central", "forward", "backward")
+SCHEMES = ("central", "forward", "backward", "richardson", "complex_step")
 ENGINES = ("incremental", "naive")
+COMPLEX_STEP_H = 1e-20
+"""The complex step's default h: far below any cancellation, far above underflow."""
+DEFAULT_H = 1e-4
+"""Every other scheme's default h, the seed's."""
 
 
 @dataclass
@@ -36,6 +54,11 @@ class Config:
     name: str = NAME
     scheme: str = "central"
     engine: str = "incremental"
+
+
+def default_h(cfg) -> float:
+    """The step h for ``cfg`` when the user sets none: 1e-20 for the complex step, else 1e-4."""
+    return COMPLEX_STEP_H if getattr(cfg, "scheme", None) == "complex_step" else DEFAULT_H
 
 
 def _loss_with(
@@ -49,13 +72,59 @@ def _loss_with(
     return loss(moved, x, t, log_eps)
 
 
+def _complex_loss_with(
+    params: Params, key: str, index: tuple[int, ...], h: float, x, t, log_eps: float
+) -> np.number:
+    """Complex loss with one element moved by i h, every parameter copied to complex arrays.
+
+    Copying matters: adding 1j * h to an element of a real array would silently drop the
+    imaginary part. complex128 for float64 parameters, complex64 for float32 ones.
+    """
+    moved = {k: v.astype(np.result_type(v.dtype, np.complex64)) for k, v in params.items()}
+    moved[key][index] += 1j * h
+    return loss_value(moved, x, t, log_eps)
+
+
+def _naive_complex_step(
+    params: Params, x: np.ndarray, t: np.ndarray, *, h: float, log_eps: float
+) -> GradientResult:
+    """Im L(theta + i h e_k) / h for every element in turn: P complex loss evaluations.
+
+    BLAS stays on one thread here even outside runs (which limit it anyway, see
+    ``SINGLE_THREADED_BLAS``): OpenBLAS threads its complex products of these tiny shapes, and
+    on a busy machine that makes each one ten to a hundred times slower.
+    """
+    grads: Params = {}
+    with threadpool_limits(1, user_api="blas"):
+        for key in PARAM_KEYS:
+            grad = np.zeros_like(params[key])
+            for index in np.ndindex(params[key].shape):
+                grad[index] = _complex_loss_with(params, key, index, h, x, t, log_eps).imag / h
+            grads[key] = grad
+    return GradientResult(grads, loss_evals=param_count(params))
+
+
+def richardson(coarse: GradientResult, fine: GradientResult) -> GradientResult:
+    """(4 D(h/2) - D(h)) / 3 from the central gradients at h (coarse) and h/2 (fine)."""
+    grads = {k: (4 * fine.grads[k] - coarse.grads[k]) / 3 for k in coarse.grads}
+    return GradientResult(grads, loss_evals=coarse.loss_evals + fine.loss_evals)
+
+
 def naive_gradient(
     params: Params, x: np.ndarray, t: np.ndarray, *, h: float, scheme: str, log_eps: float
 ) -> GradientResult:
-    """The seed's loop, generalised to the forward and backward schemes.
+    """The seed's loop, generalised to the other schemes.
 
-    Forward and backward differences share one evaluation of the unperturbed loss per call.
+    Forward and backward differences share one evaluation of the unperturbed loss per call;
+    Richardson runs the central loop at h and at h/2; the complex step has its own loop.
     """
+    if scheme == "richardson":
+        return richardson(
+            naive_gradient(params, x, t, h=h, scheme="central", log_eps=log_eps),
+            naive_gradient(params, x, t, h=h / 2, scheme="central", log_eps=log_eps),
+        )
+    if scheme == "complex_step":
+        return _naive_complex_step(params, x, t, h=h, log_eps=log_eps)
     base = loss(params, x, t, log_eps) if scheme != "central" else None
     evals = 0 if base is None else 1
     grads: Params = {}
@@ -77,7 +146,9 @@ def naive_gradient(
     return GradientResult(grads, loss_evals=evals)
 
 
-def make_estimator(cfg: Config, h: float, log_eps: float) -> Estimator:
+def make_estimator(
+    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None
+) -> Estimator:
     """Check scheme and engine, then bind them with h to the chosen engine."""
     if cfg.scheme not in SCHEMES:
         raise ConfigError(
