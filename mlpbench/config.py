@@ -48,8 +48,8 @@ class RunConfig:
     epochs: int = 100
     steps_per_epoch: int = 1
     batch_size: int = 100
-    lr: float = 0.1
-    h: float = 1e-4
+    lr: Optional[float] = None  # noqa: UP045  (None: the method's default learning rate)
+    h: Optional[float] = None  # noqa: UP045  (None: the method's default step)
     seed: int = 0
     dtype: str = "float64"
     log_eps: float = 1e-7
@@ -59,6 +59,7 @@ class RunConfig:
     resume: bool = True
     force: bool = False
     retry_failed: bool = False
+    fidelity_every: Optional[int] = None  # noqa: UP045  (None: 1, or 0 for backprop)
 
 
 def register_configs() -> None:
@@ -92,6 +93,7 @@ class RunSettings:
     resume: bool = True
     force: bool = False
     retry_failed: bool = False
+    fidelity_every: int = 0
 
 
 def _require(ok: bool, message: str) -> None:
@@ -111,9 +113,13 @@ def settings_from(cfg: DictConfig) -> RunSettings:
     _require(cfg.steps_per_epoch >= 1,
              f"steps_per_epoch: must be an integer >= 1, got {cfg.steps_per_epoch}")
     _require(cfg.batch_size >= 1, f"batch_size: must be an integer >= 1, got {cfg.batch_size}")
-    _require(math.isfinite(cfg.lr) and cfg.lr > 0,
-             f"lr: must be a finite number > 0, got {cfg.lr}")
-    _require(math.isfinite(cfg.h) and cfg.h > 0, f"h: must be a finite number > 0, got {cfg.h}")
+    _require(cfg.lr is None or (math.isfinite(cfg.lr) and cfg.lr > 0),
+             f"lr: must be a finite number > 0 (or null for the method's default), got {cfg.lr}")
+    _require(cfg.h is None or (math.isfinite(cfg.h) and cfg.h > 0),
+             f"h: must be a finite number > 0 (or null for the method's default), got {cfg.h}")
+    _require(cfg.fidelity_every is None or cfg.fidelity_every >= 0,
+             "fidelity_every: must be an integer >= 0 (0: never; null: every epoch except for "
+             f"backprop), got {cfg.fidelity_every}")
     _require(math.isfinite(cfg.log_eps) and cfg.log_eps >= 0,
              f"log_eps: must be a finite number >= 0, got {cfg.log_eps}")
     _require(cfg.model.hidden_size >= 1,
@@ -121,6 +127,10 @@ def settings_from(cfg: DictConfig) -> RunSettings:
     _require(cfg.seed >= 0, f"seed: must be an integer >= 0, got {cfg.seed}")
     _require(cfg.dtype in DTYPES,
              f"dtype: unknown '{cfg.dtype}'; allowed: {', '.join(DTYPES)}")
+    default_h, default_lr = methods.defaults(method_cfg)
+    fidelity_every = cfg.fidelity_every
+    if fidelity_every is None:
+        fidelity_every = 0 if method_module.NAME == "backprop" else 1
     return RunSettings(
         method=method_cfg,
         dataset=cfg.dataset.name,
@@ -129,8 +139,8 @@ def settings_from(cfg: DictConfig) -> RunSettings:
         epochs=cfg.epochs,
         steps_per_epoch=cfg.steps_per_epoch,
         batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        h=cfg.h,
+        lr=default_lr if cfg.lr is None else cfg.lr,
+        h=default_h if cfg.h is None else cfg.h,
         seed=cfg.seed,
         dtype=cfg.dtype,
         log_eps=cfg.log_eps,
@@ -140,4 +150,5 @@ def settings_from(cfg: DictConfig) -> RunSettings:
         resume=cfg.resume,
         force=cfg.force,
         retry_failed=cfg.retry_failed,
+        fidelity_every=fidelity_every,
     )

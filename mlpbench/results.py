@@ -39,6 +39,7 @@ CONFIG_FIELDS: list[pa.Field] = [
     pa.field("method", pa.string()),
     pa.field("scheme", pa.string()),
     pa.field("engine", pa.string()),
+    pa.field("options", pa.string()),
     pa.field("h", pa.float64()),
     pa.field("dataset", pa.string()),
     pa.field("n_train", pa.int64()),
@@ -74,6 +75,9 @@ CURVES_SCHEMA = pa.schema(
         pa.field("elapsed_s", pa.float64()),
         pa.field("grad_time_s", pa.float64()),
         pa.field("loss_evals", pa.int64()),
+        pa.field("grad_cos", pa.float64()),
+        pa.field("grad_rel_err", pa.float64()),
+        pa.field("fidelity_time_s", pa.float64()),
         pa.field("status", pa.string()),
     ]
 )
@@ -90,6 +94,8 @@ RUNS_SCHEMA = pa.schema(
         pa.field("loss_evals", pa.int64()),
         pa.field("grad_time_per_step_s", pa.float64()),
         pa.field("loss_evals_per_step", pa.float64()),
+        pa.field("fidelity_every", pa.int64()),
+        pa.field("fidelity_time_s", pa.float64()),
         pa.field("status", pa.string()),
         pa.field("error", pa.string()),
         pa.field("started_at", pa.timestamp("us", tz="UTC")),
@@ -98,6 +104,11 @@ RUNS_SCHEMA = pa.schema(
 )
 
 STATUSES = ("ok", "diverged", "failed")
+
+LATER_COLUMNS = frozenset(
+    {"options", "grad_cos", "grad_rel_err", "fidelity_time_s", "fidelity_every"}
+)
+"""Columns added after the first results were written: files without them read as null."""
 
 
 def run_id_for(config: dict[str, Any]) -> str:
@@ -232,8 +243,11 @@ def read_table(path: Path, schema: pa.Schema) -> pa.Table:
     """One results file, checked to be ours: every column of ``schema``, castable to it."""
     table = pq.read_table(path)
     missing = [name for name in schema.names if name not in table.column_names]
-    if missing:
-        raise ValueError(f"not an mlpbench results file (no column {missing[0]!r})")
+    required = [name for name in missing if name not in LATER_COLUMNS]
+    if required:
+        raise ValueError(f"not an mlpbench results file (no column {required[0]!r})")
+    for name in missing:
+        table = table.append_column(name, pa.nulls(table.num_rows, schema.field(name).type))
     return table.select(schema.names).cast(schema)
 
 

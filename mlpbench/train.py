@@ -3,7 +3,10 @@
 ``train`` is the loop and nothing else: SGD on mini-batches, the batch loss after each epoch's
 last update, test accuracy after every epoch. Only the gradient computation is counted in
 ``grad_time_s``; ``elapsed_s`` is the wall time of the whole loop including evaluation, as the
-seed measured it. ``execute`` wraps it with validation, data, results and progress.
+seed measured it. Every ``fidelity_every`` epochs the loop also computes the backprop gradient
+on the step's batch and parameters, to record how close the method's gradient was; that time is
+kept out of both and recorded as ``fidelity_time_s``. ``execute`` wraps the loop with
+validation, data, results and progress.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from mlpbench import methods, results
 from mlpbench.config import RunSettings
 from mlpbench.data import Dataset, load_dataset
 from mlpbench.errors import ConfigError
-from mlpbench.methods import Estimator
+from mlpbench.methods import Estimator, backprop
 from mlpbench.model import Params, accuracy, init_params, loss, one_hot, param_count
 
 N_CLASSES = 10
@@ -42,23 +45,40 @@ class EpochRecord:
     elapsed_s: float
     grad_time_s: float
     loss_evals: int
+    grad_cos: float | None = None
+    grad_rel_err: float | None = None
+    fidelity_time_s: float = 0.0
 
 
 @dataclass(frozen=True)
 class Streams:
     """Independent random streams derived from ``seed``: changing the method changes none.
 
-    They are the first children of ``SeedSequence(seed)``; a stream added later (say, for a
-    stochastic method) takes the next child and leaves these unchanged.
+    They are the children of ``SeedSequence(seed)`` in this order; a child's state depends only
+    on its index, so the directions a stochastic method draws from ``method`` leave the initial
+    weights and the batches exactly as every other method sees them.
     """
 
     init: np.random.Generator
     batches: np.random.Generator
+    method: np.random.Generator
 
 
 def streams(seed: int) -> Streams:
-    init, batches = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-    return Streams(init=init, batches=batches)
+    init, batches, method = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
+    )
+    return Streams(init=init, batches=batches, method=method)
+
+
+def fidelity(grads: Params, reference: Params) -> tuple[float, float]:
+    """Cosine similarity and relative error ||g - g_ref|| / ||g_ref|| over all parameters."""
+    g = np.concatenate([np.ravel(grads[key]).astype(np.float64) for key in reference])
+    r = np.concatenate([np.ravel(reference[key]) for key in reference])
+    norm_g, norm_r = float(np.linalg.norm(g)), float(np.linalg.norm(r))
+    cos = float(g @ r) / (norm_g * norm_r) if norm_g > 0 and norm_r > 0 else math.nan
+    rel_err = float(np.linalg.norm(g - r)) / norm_r if norm_r > 0 else math.nan
+    return cos, rel_err
 
 
 def batch_indices(rng: np.random.Generator, n_train: int, batch_size: int) -> Iterator[np.ndarray]:
@@ -80,8 +100,13 @@ def train(
     dtype: str,
     batch_rng: np.random.Generator,
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
+    fidelity_every: int = 0,
 ) -> str:
     """SGD for ``epochs`` x ``steps_per_epoch`` steps, reporting each epoch to ``on_epoch``.
+
+    With ``fidelity_every`` = N > 0, the last step of every N-th epoch also compares the
+    method's gradient with backprop's (in float64, at the same parameters and batch, before the
+    update); the comparison is not used for training and its time is not in the timings.
 
     Returns the status: "diverged" as soon as a loss is NaN or infinite (training stops
     there), else "ok".
@@ -91,17 +116,23 @@ def train(
     x_test = data.x_test.astype(dtype) / 255
     batches = batch_indices(batch_rng, data.n_train, batch_size)
     grad_time = 0.0
+    fidelity_time = 0.0
     evals = 0
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(1, epochs + 1):
-            for _ in range(steps_per_epoch):
+            measured: tuple[float, float] | tuple[None, None] = (None, None)
+            for step in range(steps_per_epoch):
                 idx = next(batches)
                 x, t = x_train[idx], t_train[idx]
                 tick = time.perf_counter()
                 result = estimator(params, x, t)
                 grad_time += time.perf_counter() - tick
                 evals += result.loss_evals
+                if fidelity_every and epoch % fidelity_every == 0 and step == steps_per_epoch - 1:
+                    tick = time.perf_counter()
+                    measured = fidelity(result.grads, backprop_reference(params, x, t, log_eps))
+                    fidelity_time += time.perf_counter() - tick
                 for key, grad in result.grads.items():
                     params[key] -= lr * grad
             batch_loss = loss(params, x, t, log_eps)
@@ -111,14 +142,23 @@ def train(
                 step=epoch * steps_per_epoch,
                 loss=batch_loss,
                 test_acc=acc,
-                elapsed_s=time.perf_counter() - start,
+                elapsed_s=time.perf_counter() - start - fidelity_time,
                 grad_time_s=grad_time,
                 loss_evals=evals,
+                grad_cos=measured[0],
+                grad_rel_err=measured[1],
+                fidelity_time_s=fidelity_time,
             )
             on_epoch(record)
             if not math.isfinite(batch_loss):
                 return "diverged"
     return "ok"
+
+
+def backprop_reference(params: Params, x: np.ndarray, t: np.ndarray, log_eps: float) -> Params:
+    """The exact gradient in float64, whatever the run's dtype: what fidelity is measured to."""
+    as64 = {key: value.astype(np.float64) for key, value in params.items()}
+    return backprop.gradient(as64, x.astype(np.float64), t.astype(np.float64), log_eps)
 
 
 def result_config(settings: RunSettings, data: Dataset) -> dict[str, Any]:
@@ -128,6 +168,7 @@ def result_config(settings: RunSettings, data: Dataset) -> dict[str, Any]:
         "method": labels.method,
         "scheme": labels.scheme,
         "engine": labels.engine,
+        "options": labels.options,
         "h": h,
         "dataset": data.name,
         "n_train": data.n_train,
@@ -177,7 +218,8 @@ def execute(settings: RunSettings) -> dict[str, Any]:
     written unless the run completes (ok or diverged).
     """
     method = methods.get(settings.method.name)
-    estimator = method.make_estimator(settings.method, settings.h, settings.log_eps)
+    rng = streams(settings.seed)
+    estimator = method.make_estimator(settings.method, settings.h, settings.log_eps, rng.method)
     results.ensure_writable(settings.results_dir)
     data = load_dataset(settings.dataset, settings.data_dir, download=settings.download)
     if settings.batch_size > data.n_train:
@@ -192,7 +234,6 @@ def execute(settings: RunSettings) -> dict[str, Any]:
     if reason is not None:
         return {**prior[-1], "skipped": reason}
     attempt_id = results.new_attempt_id()
-    rng = streams(settings.seed)
     params = init_params(784, settings.hidden_size, N_CLASSES, rng.init, settings.dtype)
     started_at = datetime.now(UTC)
     label = f"{config['method']} seed={settings.seed}"
@@ -212,6 +253,7 @@ def execute(settings: RunSettings) -> dict[str, Any]:
                 epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
                 batch_size=settings.batch_size, lr=settings.lr, log_eps=settings.log_eps,
                 dtype=settings.dtype, batch_rng=rng.batches, on_epoch=on_epoch,
+                fidelity_every=settings.fidelity_every,
             )
     except Exception as ex:  # a bug or exhausted resource mid-run: record it, then re-raise
         status, failure = "failed", ex
@@ -222,6 +264,7 @@ def execute(settings: RunSettings) -> dict[str, Any]:
     run = {
         **ids,
         "param_count": param_count(params),
+        "fidelity_every": settings.fidelity_every,
         "started_at": started_at,
         "status": status,
         "error": None if failure is None else f"{type(failure).__name__}: {failure}",
@@ -264,6 +307,7 @@ def summarise(records: list[EpochRecord]) -> dict[str, Any]:
         "loss_evals": last.loss_evals,
         "grad_time_per_step_s": last.grad_time_s / last.step,
         "loss_evals_per_step": last.loss_evals / last.step,
+        "fidelity_time_s": last.fidelity_time_s,
     }
 
 

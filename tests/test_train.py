@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet
 import pytest
 
 from mlpbench import results
@@ -111,3 +112,41 @@ def test_run_id_ignores_paths_but_not_config():
     base = {"method": "backprop", "seed": 0, "lr": 0.1}
     assert results.run_id_for(base) == results.run_id_for(dict(reversed(base.items())))
     assert results.run_id_for(base) != results.run_id_for({**base, "seed": 1})
+
+
+def test_fidelity_is_measured_on_chosen_epochs_and_kept_out_of_timings(tmp_path):
+    execute(settings(tmp_path, method=numerical.Config(), fidelity_every=2))
+    execute(settings(tmp_path, method=backprop.Config(), fidelity_every=0))
+    curves = pd.read_parquet(tmp_path / "results" / "curves").sort_values("epoch")
+    runs = pd.read_parquet(tmp_path / "results" / "runs").set_index("method")
+    num = curves[curves["method"] == "numerical"]
+    measured = num.dropna(subset=["grad_cos"])
+    assert list(measured["epoch"]) == [2, 4]
+    assert (measured["grad_cos"] > 1 - 1e-12).all()
+    assert (measured["grad_rel_err"] < 1e-6).all()
+    assert num["fidelity_time_s"].iloc[-1] > 0
+    assert (np.diff(num["fidelity_time_s"]) >= 0).all()
+    assert curves.loc[curves["method"] == "backprop", "grad_cos"].isna().all()
+    assert runs.loc["numerical", "fidelity_every"] == 2
+    assert runs.loc["backprop", "fidelity_time_s"] == 0
+
+
+def test_fidelity_does_not_change_training(tmp_path):
+    execute(settings(tmp_path, method=numerical.Config(), fidelity_every=1))
+    execute(settings(tmp_path, method=numerical.Config(), fidelity_every=0, force=True))
+    curves = pd.read_parquet(tmp_path / "results" / "curves").sort_values(["attempt_id", "epoch"])
+    a, b = (g for _, g in curves.groupby("attempt_id"))
+    np.testing.assert_array_equal(a["loss"].to_numpy(), b["loss"].to_numpy())
+
+
+def test_results_written_before_fidelity_columns_still_read(tmp_path):
+    """Files from before the options and fidelity columns read with those columns null."""
+    execute(settings(tmp_path))
+    for sub in ("curves", "runs"):
+        for path in (tmp_path / "results" / sub).glob("*.parquet"):
+            table = pa.parquet.read_table(path)
+            keep = [n for n in table.column_names if n not in results.LATER_COLUMNS]
+            pa.parquet.write_table(table.select(keep), path)
+    curves, runs = results.read_results(tmp_path / "results")
+    assert len(runs) == 1 and len(curves) == 5
+    assert curves["grad_cos"].isna().all() and runs["options"].isna().all()

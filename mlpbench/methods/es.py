@@ -1,0 +1,74 @@
+"""Evolution strategies: antithetic Gaussian pairs, optionally with centred-rank shaping.
+
+For ``population`` pairs eps_j ~ N(0, I) over all parameters, the estimate is
+sum_j (u(theta + s eps_j) - u(theta - s eps_j)) eps_j / (2 n s), with s the top-level ``h``
+(ES's sigma) and u the loss itself, or with ``rank_shaping=true`` the centred rank of each of
+the 2n losses in [-0.5, 0.5] (Salimans et al. 2017). Raw losses make this MeZO's estimator
+with n directions; rank shaping makes it invariant to the loss's scale and robust to outliers,
+at the price of a bias and an estimate whose size no longer follows the gradient's, so it
+needs its own learning rate. Two loss evaluations per pair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlpbench.errors import ConfigError
+from mlpbench.methods import _directions
+from mlpbench.methods.base import Estimator, GradientResult
+from mlpbench.model import Params, loss
+
+NAME = "es"
+USES_H = True
+
+
+@dataclass
+class Config:
+    """Schema of ``conf/method/es.yaml``; sigma is the top-level ``h``."""
+
+    name: str = NAME
+    population: int = 10
+    rank_shaping: bool = False
+
+
+def default_h(cfg: Config) -> float:
+    """sigma = 1e-2: a smoothing radius, larger than a finite-difference step."""
+    return 1e-2
+
+
+def default_lr(cfg: Config) -> float:
+    """0.1 on raw losses (as SPSA with 10 or more directions); 0.003 with rank shaping, whose
+    estimate is scaled by ranks, not by the loss (measured, README "Methods")."""
+    return 0.003 if cfg.rank_shaping else (0.03 if cfg.population == 1 else 0.1)
+
+
+def centred_ranks(values: np.ndarray) -> np.ndarray:
+    """Each value's rank among all, mapped linearly onto [-0.5, 0.5] (ties keep input order)."""
+    ranks = np.empty(values.size)
+    ranks[np.argsort(values, kind="stable")] = np.arange(values.size)
+    return ranks / max(values.size - 1, 1) - 0.5
+
+
+def make_estimator(
+    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None
+) -> Estimator:
+    """Check the options and bind them, sigma and the run's random stream."""
+    if cfg.population < 1:
+        raise ConfigError(f"method.population: must be an integer >= 1, got {cfg.population}")
+    stream = rng if rng is not None else np.random.default_rng()
+
+    def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
+        noise = [_directions.draw(params, stream, "gaussian") for _ in range(cfg.population)]
+        losses = np.array([
+            [loss(_directions.moved(params, eps, sign * h), x, t, log_eps) for sign in (1, -1)]
+            for eps in noise
+        ])
+        utility = centred_ranks(losses.ravel()).reshape(losses.shape) if cfg.rank_shaping \
+            else losses
+        slopes = list(utility[:, 0] - utility[:, 1])
+        grads = _directions.combine(slopes, noise, 1 / (2 * cfg.population * h))
+        return GradientResult(grads, loss_evals=2 * cfg.population)
+
+    return estimate
