@@ -107,6 +107,8 @@ def settings_from(cfg: DictConfig) -> RunSettings:
     method_cfg = OmegaConf.to_object(cfg.method)
     if not isinstance(method_cfg, method_module.Config):
         method_cfg = method_module.Config(**method_cfg)
+    if hasattr(method_module, "check"):
+        method_module.check(method_cfg)
     _require(cfg.dataset.name in DATASETS,
              f"dataset: unknown '{cfg.dataset.name}'; allowed: {', '.join(DATASETS)}")
     _require(cfg.epochs >= 1, f"epochs: must be an integer >= 1, got {cfg.epochs}")

@@ -104,6 +104,10 @@ BAD_INPUTS = [
     (["epochs=many"], "epochs"),
     (["dtype=float16"], "dtype"),
     (["dataset=cifar"], "dataset"),
+    (["method=spsa", "method.directions=0"], "method.directions"),
+    (["method=numerical", "method.scheme=complex"], "method.scheme"),
+    (["method=es", "method.population=x"], "method.population"),
+    (["fidelity_every=-1"], "fidelity_every"),
 ]
 
 

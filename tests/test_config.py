@@ -11,6 +11,7 @@ from hydra import compose, initialize
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
+from mlpbench import methods
 from mlpbench.config import register_configs, settings_from
 from mlpbench.errors import ConfigError
 from mlpbench.methods import numerical
@@ -35,6 +36,7 @@ def test_defaults_are_the_seed_protocol():
         "backprop", "mnist", 50, 100, 1)
     assert (s.batch_size, s.lr, s.h, s.dtype, s.log_eps, s.seed) == (
         100, 0.1, 1e-4, "float64", 1e-7, 0)
+    assert s.fidelity_every == 0  # backprop: nothing to compare with
 
 
 def test_numerical_keys():
@@ -81,14 +83,21 @@ def test_wrong_type_is_rejected():
         ("model.hidden_size=0", "model.hidden_size: must be an integer >= 1"),
         ("dtype=float16", "dtype: unknown 'float16'; allowed: float64, float32"),
         ("steps_per_epoch=0", "steps_per_epoch: must be an integer >= 1"),
+        ("fidelity_every=-2", "fidelity_every: must be an integer >= 0"),
+        ("method=numerical method.scheme=complex", "method.scheme: unknown 'complex'"),
+        ("method=spsa method.directions=0", "method.directions: must be an integer >= 1"),
+        ("method=spsa method.distribution=normal", "method.distribution: unknown 'normal'"),
+        ("method=forward_gradient method.directions=0", "method.directions: must be"),
+        ("method=es method.population=0", "method.population: must be an integer >= 1"),
     ],
 )
 def test_range_checks(override, message):
     with pytest.raises(ConfigError, match=f"^{message}"):
-        settings(override)
+        settings(*override.split())
 
 
-EXPECTED_JOBS = {"seed_table": 11, "h_scan": 31, "batch_scan": 18, "epochs_scan": 21}
+EXPECTED_JOBS = {"seed_table": 11, "h_scan": 31, "batch_scan": 18, "epochs_scan": 21,
+                 "estimators": 48}
 
 
 def test_every_sweep_file_is_counted():
@@ -125,5 +134,16 @@ def test_every_sweep_file_composes(sweep):
         cfg = compose("config", overrides=[f"+sweep={sweep}"], return_hydra_config=True)
     grids = cfg.hydra.sweeper.grids
     assert len(grids) >= 2
-    assert {g["method"] for g in grids} == {"backprop", "numerical"}
+    assert {"backprop", "numerical"} <= {g["method"] for g in grids}
     settings_from(cfg)
+
+
+def test_estimators_sweep_covers_every_method_and_scheme():
+    with initialize(version_base="1.3", config_path="../conf"):
+        cfg = compose("config", overrides=["+sweep=estimators"], return_hydra_config=True)
+    grids = cfg.hydra.sweeper.grids
+    assert {g["method"] for g in grids} == set(methods.available())
+    schemes = {s for g in grids if g["method"] == "numerical"
+               for s in g["method.scheme"].split(",")}
+    assert schemes == set(numerical.SCHEMES) - {"backward"}  # backward mirrors forward
+    assert cfg.hydra.sweeper.params["seed"] == "range(0,3)"

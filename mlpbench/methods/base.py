@@ -7,11 +7,15 @@ A method is a module in ``mlpbench.methods`` that defines:
 - ``USES_H``: whether the top-level step ``h`` means anything to it;
 - optionally ``SINGLE_THREADED_BLAS = True``: runs of it limit BLAS to one thread (for methods
   that parallelise themselves);
-- ``make_estimator(cfg, h, log_eps, rng) -> Estimator``: validates ``cfg`` (raising
-  ``ConfigError`` naming the key and what is allowed) and returns the function that computes
-  gradients. ``rng`` is the run's own stream for random directions, derived from the run's seed
-  apart from the streams of the initial weights and the batches; deterministic methods ignore
-  it, so adding a stochastic method changes no other method's results.
+- optionally ``check(cfg)``: raises ``ConfigError`` naming the key and what is allowed when an
+  option is out of range; the harness calls it while validating a run or every job of a sweep,
+  before anything runs;
+- optionally ``default_h(cfg)`` and ``default_lr(cfg)``: the step and learning rate used when the
+  user gives none (otherwise 1e-4 and 0.1, the seed's);
+- ``make_estimator(cfg, h, log_eps, rng) -> Estimator``: checks ``cfg`` and returns the function
+  that computes gradients. ``rng`` is the run's own stream for random directions, derived from
+  the run's seed apart from the streams of the initial weights and the batches; deterministic
+  methods ignore it, so adding a stochastic method changes no other method's results.
 
 Every ``Config`` field other than ``name``, ``scheme`` and ``engine`` is an option of the method
 (``directions``, ``population``, ...); results record them in one ``options`` column.

@@ -51,12 +51,17 @@ def centred_ranks(values: np.ndarray) -> np.ndarray:
     return ranks / max(values.size - 1, 1) - 0.5
 
 
+def check(cfg: Config) -> None:
+    """Raise ``ConfigError`` naming the first option out of range."""
+    if cfg.population < 1:
+        raise ConfigError(f"method.population: must be an integer >= 1, got {cfg.population}")
+
+
 def make_estimator(
     cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None
 ) -> Estimator:
     """Check the options and bind them, sigma and the run's random stream."""
-    if cfg.population < 1:
-        raise ConfigError(f"method.population: must be an integer >= 1, got {cfg.population}")
+    check(cfg)
     stream = rng if rng is not None else np.random.default_rng()
 
     def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:

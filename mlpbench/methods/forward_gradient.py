@@ -54,12 +54,17 @@ def default_lr(cfg: Config) -> float:
     return 0.03 if cfg.directions == 1 else 0.1
 
 
+def check(cfg: Config) -> None:
+    """Raise ``ConfigError`` naming the first option out of range."""
+    if cfg.directions < 1:
+        raise ConfigError(f"method.directions: must be an integer >= 1, got {cfg.directions}")
+
+
 def make_estimator(
     cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None
 ) -> Estimator:
     """Check the options and bind them and the run's random stream (h is not used)."""
-    if cfg.directions < 1:
-        raise ConfigError(f"method.directions: must be an integer >= 1, got {cfg.directions}")
+    check(cfg)
     stream = rng if rng is not None else np.random.default_rng()
 
     def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:

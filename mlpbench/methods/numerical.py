@@ -146,10 +146,8 @@ def naive_gradient(
     return GradientResult(grads, loss_evals=evals)
 
 
-def make_estimator(
-    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None
-) -> Estimator:
-    """Check scheme and engine, then bind them with h to the chosen engine."""
+def check(cfg: Config) -> None:
+    """Raise ``ConfigError`` naming ``method.scheme`` or ``method.engine`` when unknown."""
     if cfg.scheme not in SCHEMES:
         raise ConfigError(
             f"method.scheme: unknown '{cfg.scheme}'; allowed: {', '.join(SCHEMES)}"
@@ -159,6 +157,12 @@ def make_estimator(
             f"method.engine: unknown '{cfg.engine}'; allowed: {', '.join(ENGINES)}"
         )
 
+
+def make_estimator(
+    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None
+) -> Estimator:
+    """Check scheme and engine, then bind them with h to the chosen engine."""
+    check(cfg)
     engine = naive_gradient
     if cfg.engine == "incremental":
         from mlpbench.methods._incremental import incremental_gradient, warm_up

@@ -50,10 +50,8 @@ def default_lr(cfg: Config) -> float:
     return 0.03 if cfg.directions == 1 else 0.1
 
 
-def make_estimator(
-    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None
-) -> Estimator:
-    """Check the options and bind them, h and the run's random stream."""
+def check(cfg: Config) -> None:
+    """Raise ``ConfigError`` naming the first option out of range."""
     if cfg.directions < 1:
         raise ConfigError(f"method.directions: must be an integer >= 1, got {cfg.directions}")
     if cfg.distribution not in _directions.DISTRIBUTIONS:
@@ -61,6 +59,13 @@ def make_estimator(
             f"method.distribution: unknown '{cfg.distribution}'; allowed: "
             f"{', '.join(_directions.DISTRIBUTIONS)}"
         )
+
+
+def make_estimator(
+    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None
+) -> Estimator:
+    """Check the options and bind them, h and the run's random stream."""
+    check(cfg)
     stream = rng if rng is not None else np.random.default_rng()
 
     def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
