@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SWEEP ?= seed_table
 RESULTS ?= results/$(SWEEP)
 
-.PHONY: install install-ray sweep report test bench bench-check bench-scaling lint clean
+.PHONY: install install-ray sweep gradcheck report test bench bench-check bench-scaling lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ install-ray: $(RAY_STAMP)  ## add the optional Ray launcher (hydra/launcher=ray)
 sweep: $(STAMP)  ## run conf/sweep/$(SWEEP).yaml on all local cores into $(RESULTS), then report
 	$(BIN)/python -m mlpbench --multirun +sweep=$(SWEEP) results_dir=$(RESULTS)
 	$(BIN)/python -m mlpbench.report --results-dir $(RESULTS)
+
+gradcheck: $(STAMP)  ## gradient error against h per scheme and dtype -> $(RESULTS)/gradcheck
+	$(BIN)/python -m mlpbench.gradcheck --out $(RESULTS)/gradcheck
 
 report: $(STAMP)  ## render $(RESULTS)/report from the parquet in $(RESULTS)
 	$(BIN)/python -m mlpbench.report --results-dir $(RESULTS)

@@ -112,8 +112,13 @@ LATER_COLUMNS = frozenset(
 
 
 def run_id_for(config: dict[str, Any]) -> str:
-    """A short stable hash of the fields that change a run's result (not paths or launcher)."""
-    text = json.dumps(config, sort_keys=True, default=str)
+    """A short stable hash of the fields that change a run's result (not paths or launcher).
+
+    A column added later is left out of the hash while it is null, so runs of the methods that
+    existed before it keep the ids their earlier results were written under.
+    """
+    hashed = {k: v for k, v in config.items() if not (k in LATER_COLUMNS and v is None)}
+    text = json.dumps(hashed, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

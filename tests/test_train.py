@@ -150,3 +150,19 @@ def test_results_written_before_fidelity_columns_still_read(tmp_path):
     curves, runs = results.read_results(tmp_path / "results")
     assert len(runs) == 1 and len(curves) == 5
     assert curves["grad_cos"].isna().all() and runs["options"].isna().all()
+
+
+def test_run_ids_of_earlier_methods_are_unchanged_by_the_options_column(tmp_path, subset):
+    """A results folder from before the options column resumes instead of running twice."""
+    import hashlib
+    import json
+
+    from mlpbench.train import result_config
+
+    config = result_config(settings(tmp_path), subset)
+    assert config["options"] is None
+    before = {k: v for k, v in config.items() if k != "options"}
+    old_id = hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode())
+    assert results.run_id_for(config) == old_id.hexdigest()[:16]
+    spsa_config = {**config, "method": "spsa", "options": "directions=1"}
+    assert results.run_id_for(spsa_config) != results.run_id_for({**spsa_config, "options": None})
