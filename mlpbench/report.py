@@ -1,8 +1,9 @@
 """``python -m mlpbench.report``: the blog post's table and curves, rebuilt from our parquet.
 
 The report reads only parquet (what ``results.read_results`` returns, plus the optional scaling
-folder), so every number in it can be traced back to a committed row. The pipeline is split
-into pure steps that tests can check number by number, and a thin drawing/writing layer on top:
+and gradcheck folders), so every number in it can be traced back to a committed row. The
+pipeline is split into pure steps that tests can check number by number, and a thin
+drawing/writing layer on top:
 
 1. ``select_attempts``: one attempt per run_id (the latest ok one), duplicates counted, not hidden;
 2. ``summarize``: one row per configuration, mean and sample std over the ok seeds;
@@ -11,7 +12,11 @@ into pure steps that tests can check number by number, and a thin drawing/writin
 4. ``curve_stats`` / ``paired_selection``: the data each figure plots, as DataFrames;
 5. ``latest_scaling`` / ``scaling_slopes``: the scaling benchmark's parquet under
    ``<results_dir>/scaling`` (``python -m mlpbench.scaling``), when there is any;
-6. ``render``: draws (matplotlib, Agg canvas, no display), writes every file atomically.
+6. ``estimator_summary`` / ``estimator_curves``: every gradient method at equal epochs, with
+   the cosine and relative error of its gradient to backprop's that the runs measured;
+7. ``latest_gradcheck`` / ``gradcheck.best_steps``: the gradient error against the step h under
+   ``<results_dir>/gradcheck`` (``python -m mlpbench.gradcheck``), when there is any;
+8. ``render``: draws (matplotlib, Agg canvas, no display), writes every file atomically.
 
 Diverged or failed runs never enter a mean, but they are always listed, because a method that
 sometimes diverges is a finding, not noise.
@@ -36,7 +41,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from tabulate import tabulate
 
-from mlpbench import results
+from mlpbench import gradcheck, results
 from mlpbench.errors import MlpbenchError, ResultsError
 from mlpbench.scaling import SCALING_SCHEMA
 
@@ -45,13 +50,15 @@ EXIT_BAD_FILES = 1
 """The report was written from the readable files, but some files were left out."""
 
 GROUP_KEYS: tuple[str, ...] = (
-    "method", "scheme", "engine", "h", "dataset", "hidden_size", "batch_size", "lr", "epochs",
-    "steps_per_epoch", "dtype", "log_eps",
+    "method", "scheme", "engine", "h", "options", "dataset", "hidden_size", "batch_size", "lr",
+    "epochs", "steps_per_epoch", "dtype", "log_eps",
 )
 """Runs that agree on these are one configuration: they differ only in seed (one table row)."""
 
-METHOD_KEYS: tuple[str, ...] = ("method", "scheme", "engine", "h")
-"""The keys that name a gradient method; the others describe the protocol."""
+METHOD_KEYS: tuple[str, ...] = ("method", "scheme", "engine", "h", "options")
+"""The keys that name a gradient method; the others describe the protocol. ``options`` holds a
+method's own settings ("directions=10, distribution=gaussian"), so SPSA with 1 and with 10
+directions are two methods, never one mean."""
 
 INIT_KEYS: tuple[str, ...] = ("dataset", "n_train", "hidden_size", "batch_size", "dtype")
 """With the seed, these fix the initial weights and the batch sequence (see ``train.streams``),
@@ -80,6 +87,8 @@ FIGURE_NAMES = {
     "paired": "paired_seed.png",
 }
 SCALING_FIGURE = "scaling.png"
+ESTIMATORS_FIGURE = "estimators.png"
+GRADCHECK_FIGURE = "gradcheck.png"
 
 SPEED_CONTEXT_KEYS: tuple[str, ...] = (
     "dataset", "hidden_size", "batch_size", "steps_per_epoch", "dtype",
@@ -123,6 +132,10 @@ class ReportOutputs:
     scaling_png: Path | None = None
     scaling_slopes: pd.DataFrame | None = None
     bad_files: list[tuple[Path, str]] = field(default_factory=list)
+    estimators: pd.DataFrame | None = None
+    estimators_png: Path | None = None
+    gradcheck_png: Path | None = None
+    gradcheck_best: pd.DataFrame | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,7 +192,13 @@ def format_value(value: Any) -> str:
 
 
 def method_label(row: pd.Series | dict[str, Any]) -> str:
-    """A readable method name: "backprop", "numerical (central, h=1e-04, naive)"."""
+    """A readable method name: "backprop", "numerical (central, h=1e-04, naive)",
+    "spsa (h=1e-03, directions=10, distribution=gaussian)".
+
+    The options are part of the name: two direction counts are two methods, and a label they
+    shared would merge them in every table and legend. Results written before the ``options``
+    column existed read it as null.
+    """
     parts = []
     if not _is_missing(row["scheme"]):
         parts.append(str(row["scheme"]))
@@ -187,6 +206,9 @@ def method_label(row: pd.Series | dict[str, Any]) -> str:
         parts.append(f"h={format_h(float(row['h']))}")
     if not _is_missing(row["engine"]):
         parts.append(str(row["engine"]))
+    options = row.get("options")
+    if not _is_missing(options) and options:
+        parts.append(str(options))
     return f"{row['method']} ({', '.join(parts)})" if parts else str(row["method"])
 
 
@@ -437,7 +459,7 @@ def speed_summary(ok_runs: pd.DataFrame) -> pd.DataFrame:
                                          if reference else math.nan)
         rows += block
     frame = pd.DataFrame(rows, columns=list(SPEED_COLUMNS))
-    order = [*SPEED_CONTEXT_KEYS, "method", "scheme", "h", "engine"]
+    order = [*SPEED_CONTEXT_KEYS, "method", "scheme", "h", "engine", "options"]
     return frame.sort_values(order, na_position="first", kind="stable").reset_index(drop=True)
 
 
@@ -580,15 +602,37 @@ def datasets_text(runs: pd.DataFrame) -> str:
                      _distinct(runs, ["dataset", "n_train", "n_test"]))
 
 
+def _by_protocol(runs: pd.DataFrame, keys: Sequence[str]) -> dict[tuple[Any, ...], list[float]]:
+    """The learning rates used under each distinct protocol (``keys``), in first-seen order.
+
+    The learning rate is split off because methods now default to their own (SPSA with one
+    direction trains at 0.03): one protocol with several rates, not several protocols.
+    """
+    protocols: dict[tuple[Any, ...], list[float]] = {}
+    for values in runs[[*keys, "lr"]].itertuples(index=False, name=None):
+        key = tuple(None if _is_missing(v) else v for v in values[:-1])
+        protocols.setdefault(key, []).append(values[-1])
+    return protocols
+
+
+def lr_text(lrs: Iterable[float]) -> str:
+    """ "lr 0.1", or "lr per method (0.03 or 0.1)" when methods train at their own rates."""
+    values = sorted({float(v) for v in lrs if not _is_missing(v)})
+    if len(values) <= 1:
+        return "lr " + (f"{values[0]:g}" if values else "n/a")
+    return ("lr per method (" + ", ".join(f"{v:g}" for v in values[:-1])
+            + f" or {values[-1]:g})")
+
+
 def protocols_text(runs: pd.DataFrame) -> str:
     """The training protocol(s): steps, batch size, lr, network shape, dtype."""
-    keys = ["epochs", "steps_per_epoch", "batch_size", "lr", "hidden_size", "dtype", "log_eps"]
+    keys = ["epochs", "steps_per_epoch", "batch_size", "hidden_size", "dtype", "log_eps"]
     texts = []
-    for epochs, spe, batch, lr, hidden, dtype, log_eps in _distinct(runs, keys):
+    for (epochs, spe, batch, hidden, dtype, log_eps), lrs in _by_protocol(runs, keys).items():
         texts.append(
             f"{epochs} epochs x {_plural(spe, 'step')} of {batch} samples "
-            f"({int(epochs) * int(spe)} SGD steps), lr {lr:g}, 784-{hidden}-10 sigmoid MLP, "
-            f"{dtype}, log_eps {format_value(log_eps)}"
+            f"({int(epochs) * int(spe)} SGD steps), {lr_text(lrs)}, 784-{hidden}-10 sigmoid "
+            f"MLP, {dtype}, log_eps {format_value(log_eps)}"
         )
     return "; ".join(texts)
 
@@ -614,12 +658,12 @@ def revisions_text(runs: pd.DataFrame) -> str:
 
 def _short_protocol(runs: pd.DataFrame) -> str:
     """A one-line protocol for figure titles; "several protocols" when they differ."""
-    keys = ["epochs", "steps_per_epoch", "batch_size", "lr", "hidden_size", "dtype"]
-    protocols = _distinct(runs, keys)
+    keys = ["epochs", "steps_per_epoch", "batch_size", "hidden_size", "dtype"]
+    protocols = _by_protocol(runs, keys)
     if len(protocols) > 1:
         return "several protocols (see legend)"
-    epochs, spe, batch, lr, hidden, dtype = protocols[0]
-    return (f"{epochs} epochs x {spe} step x {batch} samples, SGD lr {lr:g}, "
+    [((epochs, spe, batch, hidden, dtype), lrs)] = protocols.items()
+    return (f"{epochs} epochs x {spe} step x {batch} samples, SGD {lr_text(lrs)}, "
             f"784-{hidden}-10 sigmoid, {dtype}")
 
 
@@ -630,6 +674,13 @@ def _short_machine(runs: pd.DataFrame) -> str:
         return "several machines (see report.md)"
     cpu, count = machines[0]
     return f"{cpu} ({format_value(count)} CPUs)"
+
+
+def _gradcheck_scope(rows: pd.DataFrame) -> str:
+    """Batch and network of the h error curve for a figure title."""
+    return "; ".join(f"{name}, batch {int(batch)}, 784-{int(hidden)}-10, seed {int(seed)}"
+                     for name, batch, hidden, seed in
+                     _distinct(rows, ["dataset", "batch_size", "hidden_size", "seed"]))
 
 
 def _short_datasets(runs: pd.DataFrame) -> str:
@@ -845,6 +896,302 @@ def scaling_markdown(latest: pd.DataFrame, slopes: pd.DataFrame, figure: Path | 
 
 
 # ---------------------------------------------------------------------------------------------
+# Estimators: every gradient method side by side, with how close each gradient was to backprop.
+
+
+PLAIN_SCHEMES = frozenset({"central", "forward", "backward"})
+"""The seed's kind of numerical gradient; the report's original sections cover these alone."""
+
+ESTIMATOR_COLUMNS: tuple[str, ...] = (
+    "config", "method", "lr", "n", "seeds", "epochs", "loss_evals_per_step_mean",
+    "grad_time_per_step_mean", "loss_mean", "loss_std", "acc_mean", "acc_std", "cos_mean",
+    "rel_err_mean", "measured",
+)
+
+
+def has_estimators(kept: pd.DataFrame, curves: pd.DataFrame) -> bool:
+    """Whether the Estimators section has something to say.
+
+    True when a method other than backprop and plain finite differences (central, forward,
+    backward) was run, when any run measured its gradient against backprop (grad_cos), or when
+    methods trained at different learning rates, which only this section's table shows.
+    """
+    seed_kind = kept["method"].eq("backprop") | (
+        kept["method"].eq("numerical") & kept["scheme"].isin(PLAIN_SCHEMES))
+    mine = curves[curves["attempt_id"].isin(kept["attempt_id"])]
+    return bool((~seed_kind).any() or mine["grad_cos"].notna().any()
+                or kept["lr"].nunique() > 1)
+
+
+def common_epochs(summary: pd.DataFrame) -> int | None:
+    """The run length most configurations share (the longer one on a tie); None when empty.
+
+    Final loss and accuracy only compare at equal epochs: a 2-epoch timing run of a slow method
+    next to 100-epoch runs would look like a method that does not learn.
+    """
+    if summary.empty:
+        return None
+    counts = summary["epochs"].astype(int).value_counts()
+    return int(max(e for e, c in counts.items() if c == counts.max()))
+
+
+def estimator_summary(summary: pd.DataFrame, curves: pd.DataFrame, ok_runs: pd.DataFrame,
+                      epochs: int) -> pd.DataFrame:
+    """One row per configuration run for ``epochs`` epochs: the summary's numbers plus the mean
+    cosine and relative error to backprop over every measured epoch of every seed.
+
+    ``measured`` counts those epochs; the means are NaN where none was measured (backprop, the
+    reference, or runs with ``fidelity_every=0``).
+    """
+    chosen = summary[summary["epochs"] == epochs]
+    if chosen.empty:
+        return pd.DataFrame(columns=list(ESTIMATOR_COLUMNS))
+    data = _curves_of(curves, ok_runs[ok_runs["epochs"] == epochs])
+    fidelity = data.groupby("config", sort=False).agg(
+        cos_mean=("grad_cos", "mean"), rel_err_mean=("grad_rel_err", "mean"),
+        measured=("grad_cos", "count"))
+    merged = chosen.merge(fidelity, left_on="config", right_index=True, how="left")
+    merged["measured"] = merged["measured"].fillna(0).astype(int)
+    return merged[list(ESTIMATOR_COLUMNS)].reset_index(drop=True)
+
+
+def format_cos(value: float) -> str:
+    """A cosine to four decimals: 0.0036 for one random direction, 1.0000 for differences."""
+    return "n/a" if _is_missing(value) else f"{value:.4f}"
+
+
+def format_rel_err(value: float) -> str:
+    """A relative error in scientific form, "5.13e-10" or "1.44e+02"."""
+    return "n/a" if _is_missing(value) else f"{value:.2e}"
+
+
+def format_estimators(estimators: pd.DataFrame) -> pd.DataFrame:
+    """The Estimators table a reader sees."""
+    rows = [
+        (
+            row["config"],
+            format_value(float(row["lr"])),
+            int(row["n"]),
+            format_count(row["loss_evals_per_step_mean"]),
+            human_duration(row["grad_time_per_step_mean"]),
+            mean_std(row["loss_mean"], row["loss_std"], row["n"]),
+            mean_std(row["acc_mean"], row["acc_std"], row["n"]),
+            format_cos(row["cos_mean"]),
+            format_rel_err(row["rel_err_mean"]),
+        )
+        for _, row in estimators.iterrows()
+    ]
+    return pd.DataFrame(rows, columns=[
+        "Method", "lr", "n (seeds)", "Loss evaluations per step", "Gradient time per step",
+        "Loss", "Test accuracy", "cos to backprop (mean)", "Relative error (mean)"])
+
+
+def estimator_curves(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration and epoch, over seeds: test accuracy (mean, min, max), cumulative loss
+    evaluations and elapsed time (means), and the cosine to backprop (mean, min, max, count)."""
+    columns = ["config", "epoch", "n", "acc_mean", "acc_min", "acc_max", "evals_mean",
+               "elapsed_mean", "cos_n", "cos_mean", "cos_min", "cos_max"]
+    data = _curves_of(curves, runs)
+    if data.empty:
+        return pd.DataFrame(columns=columns)
+    stats = data.groupby(["config", "epoch"], sort=False).agg(
+        n=("test_acc", "count"), acc_mean=("test_acc", "mean"), acc_min=("test_acc", "min"),
+        acc_max=("test_acc", "max"), evals_mean=("loss_evals", "mean"),
+        elapsed_mean=("elapsed_s", "mean"), cos_n=("grad_cos", "count"),
+        cos_mean=("grad_cos", "mean"), cos_min=("grad_cos", "min"),
+        cos_max=("grad_cos", "max"),
+    ).reset_index()
+    return stats[columns].sort_values(["config", "epoch"], kind="stable").reset_index(drop=True)
+
+
+def _fidelity_text(runs: pd.DataFrame) -> str:
+    """When the runs compared their gradient with backprop's, from ``fidelity_every``."""
+    measuring = runs[runs["method"] != "backprop"]
+    texts = []
+    for (every,) in _distinct(measuring, ["fidelity_every"]):
+        if every is None:
+            texts.append("not recorded (results older than the measurement)")
+        elif int(every) == 0:
+            texts.append("never (fidelity_every=0)")
+        elif int(every) == 1:
+            texts.append("on the last step of every epoch")
+        else:
+            texts.append(f"on the last step of every {int(every)}th epoch")
+    return " or ".join(texts) or "never"
+
+
+def estimators_markdown(estimators: pd.DataFrame, epochs: int, left_out: pd.DataFrame,
+                        runs: pd.DataFrame, figure: Path | None) -> str:
+    """The "## Estimators" section: the table at equal epochs, what it leaves out, the figure."""
+    seeds = sorted({int(s) for s in runs["seed"]})
+    params = sorted({int(p) for p in runs["param_count"] if not _is_missing(p)})
+    p_text = ", ".join(f"{p:,}" for p in params) or "n/a"
+    lines = [
+        "## Estimators",
+        "",
+        f"Every gradient method at equal length: only configurations run for {epochs} epochs "
+        "(the length most configurations share) are compared here. "
+        f"Data: {datasets_text(runs)}. Protocol: {protocols_text(runs)}; each method at its "
+        "own learning rate (lr column). "
+        f"Seeds: {', '.join(map(str, seeds))}. Machine: {machines_text(runs)}. "
+        f"Code revision: {revisions_text(runs)}.",
+        "",
+        _markdown(format_estimators(estimators)),
+        "",
+        "Loss and test accuracy after the last epoch: mean ± sample standard deviation over "
+        "seeds (std omitted when n=1). Loss evaluations per step count forward passes of the "
+        "batch loss: a complex-valued one (complex step, forward gradient) counts as one, and "
+        "backprop counts its one forward pass (not its backward pass). Gradient time per step is "
+        "the time inside the gradient computation (mean over seeds). The cosine and relative "
+        "error ||g - g_bp|| / ||g_bp|| compare the method's gradient with the float64 backprop "
+        "gradient on the same batch at the same weights, before the update, "
+        f"{_fidelity_text(runs)}; means over every measured epoch and seed, n/a where nothing "
+        "was measured (backprop is the reference). That comparison is timed separately and "
+        "left out of elapsed and gradient times. A random-direction estimate averaged over k "
+        f"directions has a cosine of about sqrt(k / P) with the gradient (P = {p_text} "
+        "parameters; 0.005 for one direction at P = 39,760), while finite differences sit at 1.",
+        "",
+    ]
+    if not left_out.empty:
+        who = "; ".join(f"{row['config']} ({_plural(int(row['epochs']), 'epoch')})"
+                        for _, row in left_out.iterrows())
+        lines += [f"Left out, run for another number of epochs: {who}.", ""]
+    if figure is not None:
+        lines += [f"![estimators: accuracy by epoch, loss evaluations and time; cosine to "
+                  f"backprop]({figure.name})", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradient error against h (``python -m mlpbench.gradcheck``), from its own parquet.
+
+
+REFERENCE_SLOPES: tuple[tuple[int, tuple[str, ...], str], ...] = (
+    (1, ("forward", "backward"), "h"),
+    (2, ("central", "complex_step"), "h²"),
+    (4, ("richardson",), "h⁴"),
+)
+"""(order p, the schemes whose truncation error is O(h^p), how the label writes h^p)."""
+
+SCHEME_STYLE: dict[str, tuple[str, str, str, float]] = {
+    "forward": ("C0", "o", "-", 2.8), "backward": ("C1", "x", "--", 1.4),
+    "central": ("C2", "s", "-", 2.8), "richardson": ("C3", "^", "-", 1.6),
+    "complex_step": ("C4", "d", "--", 1.4),
+}
+"""Colour, marker, line style and width per scheme. Forward and backward, and central and the
+complex step at large h, have the same error to the eye; a wide solid line under a dashed one
+keeps both visible."""
+
+SEED_H = 1e-4
+"""The seed's step, whose error the best-h table shows next to the best."""
+
+
+def read_gradcheck(results_dir: Path, bad_files: list[tuple[Path, str]]) -> pd.DataFrame:
+    """Every row under ``results_dir/gradcheck``; an empty frame when there is none.
+
+    Read file by file: a file that is not a gradcheck result is added to ``bad_files`` and left
+    out, so one stray file never hides the rest, as for runs.
+    """
+    folder = Path(results_dir) / "gradcheck"
+    schema = gradcheck.GRADCHECK_SCHEMA
+    tables = []
+    for path in results.result_files(folder):
+        try:
+            tables.append(results.read_table(path, schema))
+        except (pa.ArrowException, OSError, ValueError) as ex:
+            bad_files.append((path, (str(ex).splitlines() or [type(ex).__name__])[0]))
+    return (pa.concat_tables(tables) if tables else schema.empty_table()).to_pandas()
+
+
+def latest_gradcheck(rows: pd.DataFrame) -> pd.DataFrame:
+    """The latest measurement of each (weights, scheme, dtype, h), in plotting order.
+
+    Per point rather than per file, so a later invocation with only ``--schemes complex_step``
+    updates that curve and leaves the others; the section names every invocation it used.
+    """
+    if rows.empty:
+        return rows
+    order = rows.sort_values(["measured_at", "measurement_id"], kind="stable")
+    latest = order.groupby(["weights", "scheme", "dtype", "h"], sort=False).tail(1)
+    rank = {name: i for i, name in
+            enumerate((*gradcheck.WEIGHTS, *gradcheck.DTYPES, *gradcheck.SCHEMES))}
+    keys = {f"_{c}": latest[c].map(rank).fillna(len(rank)) for c in ("weights", "dtype", "scheme")}
+    return (latest.assign(**keys)
+            .sort_values(["_weights", "weights", "_dtype", "dtype", "_scheme", "scheme", "h"],
+                         ascending=[True, True, True, True, True, True, False], kind="stable")
+            .drop(columns=list(keys)).reset_index(drop=True))
+
+
+def error_at(latest: pd.DataFrame, h: float) -> dict[tuple[str, str, str], float]:
+    """rel_err at exactly ``h`` per (weights, dtype, scheme), where the grid has that point."""
+    at = latest[latest["h"] == h]
+    return {(r["weights"], r["dtype"], r["scheme"]): float(r["rel_err"]) for _, r in at.iterrows()}
+
+
+def format_gradcheck(best: pd.DataFrame, seed_h_errors: dict[tuple[str, str, str], float]
+                     ) -> pd.DataFrame:
+    """The best-h table: one row per scheme x dtype x weights, with the seed's h alongside."""
+    seed_h = format_h(SEED_H)
+    rows = [
+        (
+            r["scheme"], r["dtype"],
+            gradcheck.weights_text(r["weights"], int(r["trained_epochs"])),
+            gradcheck.format_step(r["best_h"]), gradcheck.format_error(r["best_rel_err"]),
+            gradcheck.format_error(seed_h_errors.get((r["weights"], r["dtype"], r["scheme"]),
+                                                     math.nan)),
+        )
+        for _, r in best.iterrows()
+    ]
+    return pd.DataFrame(rows, columns=["Scheme", "dtype", "Weights", "Best h",
+                                       "Best relative error",
+                                       f"Relative error at h = {seed_h}"])
+
+
+def gradcheck_markdown(latest: pd.DataFrame, best: pd.DataFrame, figure: Path | None) -> str:
+    """The "## Gradient error against h" section: what was measured, the table, the figure."""
+    contexts = "; ".join(
+        f"{_plural(int(batch), 'real digit')} of {name} ({int(n_train):,} train) drawn with seed "
+        f"{int(seed)}, 784-{int(hidden)}-10 sigmoid MLP, log_eps {format_value(log_eps)}"
+        for name, n_train, batch, hidden, seed, log_eps in _distinct(
+            latest, ["dataset", "n_train", "batch_size", "hidden_size", "seed", "log_eps"]))
+    trained = sorted({int(e) for e in latest.loc[latest["weights"] == "trained",
+                                                 "trained_epochs"]})
+    weights = "the initial weights of a run with that seed"
+    if trained:
+        weights += (" and the weights of a backprop run after "
+                    + " or ".join(str(e) for e in trained) + " epochs (one step of 100 samples "
+                    "per epoch, lr 0.1)")
+    invocations = latest["measurement_id"].nunique()
+    lines = [
+        "## Gradient error against h",
+        "",
+        "Relative error ||g - g_bp|| / ||g_bp|| over all parameters of each finite-difference "
+        "scheme's gradient (incremental engine) against backprop's float64 gradient, as a "
+        f"function of the step h, measured by `python -m mlpbench.gradcheck` on a fixed batch: "
+        f"{contexts}; at {weights}. The reference is always float64 backprop at the float64 "
+        "weights, so the float32 rows (weights and batch cast to float32) include what that "
+        "rounding costs. Each point is the latest measurement of its (weights, scheme, dtype, "
+        f"h), from {_plural(invocations, 'invocation')} measured "
+        f"{_time_span(latest['measured_at'])} UTC. Machine: {_short_machine(latest)}; "
+        f"code revision {revisions_text(latest)}.",
+        "",
+        _markdown(format_gradcheck(best, error_at(latest, SEED_H)), text_columns=3),
+        "",
+        "Best h is the grid point with the smallest error (grid: "
+        f"{_plural(latest['h'].nunique(), 'step')} from {format_h(float(latest['h'].max()))} to "
+        f"{format_h(float(latest['h'].min()))}); a best h at the end of the grid means the "
+        "optimum may lie beyond it. n/a: not on the grid, or a non-finite gradient. Truncation "
+        "error falls as h (forward, backward), h² (central, complex step) or h⁴ (Richardson); "
+        "round-off grows as ε/h for the differences (ε: the dtype's machine epsilon), which the "
+        "complex step avoids by subtracting nothing.",
+        "",
+    ]
+    if figure is not None:
+        lines += [f"![relative gradient error against h]({figure.name})", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
 # Drawing: DataFrames in, Figures out; no state shared with pyplot, no display needed.
 
 
@@ -949,6 +1296,128 @@ def draw_scaling(latest: pd.DataFrame, slopes: pd.DataFrame, title: str) -> Figu
     return fig
 
 
+def draw_estimators(stats: pd.DataFrame, colors: dict[str, str], title: str) -> Figure:
+    """Four panels, mean over seeds with the ``BAND``: test accuracy by epoch, by cumulative loss
+    evaluations and by wall time, and the cosine to backprop by epoch (log y)."""
+    fig = _new_figure(13, 10.5)
+    axes = fig.subplots(2, 2)
+    ax_epoch, ax_evals, ax_time, ax_cos = axes.ravel()
+    for index, config in enumerate(colors):
+        line = stats[stats["config"] == config].sort_values("epoch")
+        if line.empty:
+            continue
+        n = int(line["n"].max())
+        color, style = colors[config], _line_style(index)
+        label = f"{config} (mean of n={n})" if n > 1 else f"{config} (n=1)"
+        for ax, x in ((ax_epoch, "epoch"), (ax_evals, "evals_mean"), (ax_time, "elapsed_mean")):
+            ax.plot(line[x], line["acc_mean"], color=color, label=label, **style)
+            if n > 1:
+                ax.fill_between(line[x], line["acc_min"], line["acc_max"], color=color,
+                                alpha=0.2, lw=0)
+        measured = line[line["cos_n"] > 0]
+        if not measured.empty:
+            positive = measured[["cos_mean", "cos_min", "cos_max"]].where(
+                measured[["cos_mean", "cos_min", "cos_max"]] > 0)
+            ax_cos.plot(measured["epoch"], positive["cos_mean"], color=color, **style)
+            if n > 1:
+                ax_cos.fill_between(measured["epoch"], positive["cos_min"], positive["cos_max"],
+                                    color=color, alpha=0.2, lw=0)
+    for ax, what in ((ax_epoch, "by epoch"), (ax_evals, "by loss evaluations spent"),
+                     (ax_time, "by wall time")):
+        ax.set_title(f"test accuracy {what}", fontsize=9)
+    ax_epoch.set_xlabel("epoch")
+    ax_evals.set_xscale("log")
+    ax_evals.set_xlabel("cumulative loss evaluations (log) = forward passes of the batch loss;\n"
+                        "a complex one counts as one, backprop counts its one forward pass")
+    ax_time.set_xscale("log")
+    ax_time.set_xlabel("elapsed wall time (s, log; mean over seeds at each epoch)")
+    ax_cos.set_yscale("log")
+    ax_cos.set_xlabel("epoch")
+    ax_cos.set_ylabel("cosine with the float64 backprop gradient (log)")
+    ax_cos.set_title("cosine to backprop by epoch (backprop, the reference, not drawn; "
+                     "values <= 0 cannot be)", fontsize=9)
+    for ax in (ax_epoch, ax_evals, ax_time):
+        ax.set_ylabel("test accuracy (full test set)")
+    for ax in (ax_epoch, ax_cos):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in axes.ravel():
+        ax.grid(alpha=0.3, which="both")
+    handles, labels = ax_epoch.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _reference_lines(ax: Any, panel: pd.DataFrame, dtype: str, steps: np.ndarray) -> None:
+    """The dashed truncation slopes and the dotted round-off scale of one panel, labelled.
+
+    Each slope h^p passes through its first present scheme's error at the largest h, where
+    truncation dominates; the round-off line is eps/h itself, for the panel's dtype.
+    """
+    for order, schemes, power in REFERENCE_SLOPES:
+        anchor = next((s for s in schemes if s in set(panel["scheme"])), None)
+        if anchor is None:
+            continue
+        curve = panel[(panel["scheme"] == anchor) & panel["rel_err"].notna()]
+        if curve.empty:
+            continue
+        top = curve.loc[curve["h"].idxmax()]
+        scale = float(top["rel_err"]) / float(top["h"]) ** order
+        present = [s for s in schemes if s in set(panel["scheme"])]
+        ax.plot(steps, scale * steps ** order, color=SCHEME_STYLE.get(anchor, "C7")[0], ls="--",
+                lw=1, alpha=0.7, label=f"∝ {power}: truncation of {', '.join(present)}")
+    eps = float(np.finfo(dtype).eps) if dtype in gradcheck.DTYPES else math.nan
+    if math.isfinite(eps):
+        ax.plot(steps, eps / steps, color="black", ls=":", lw=1.2,
+                label=f"ε/h: round-off, ε = {eps:.1e} ({dtype})")
+
+
+def draw_gradcheck(latest: pd.DataFrame, title: str) -> Figure:
+    """Log-log rel_err vs h: a panel per weights (rows) and dtype (columns), a colour per
+    scheme, with the reference slopes of ``_reference_lines`` in each panel's legend."""
+    weights = list(dict.fromkeys(latest["weights"]))
+    dtypes = list(dict.fromkeys(latest["dtype"]))
+    fig = _new_figure(6.2 * len(dtypes), 4.8 * len(weights) + 0.9)
+    axes = np.atleast_2d(fig.subplots(len(weights), len(dtypes), sharex=True, sharey=True,
+                                      squeeze=False))
+    steps = np.geomspace(float(latest["h"].max()), float(latest["h"].min()), 200)
+    errors = latest["rel_err"][np.isfinite(latest["rel_err"]) & (latest["rel_err"] > 0)]
+    for row, name in enumerate(weights):
+        for col, dtype in enumerate(dtypes):
+            ax = axes[row, col]
+            panel = latest[(latest["weights"] == name) & (latest["dtype"] == dtype)]
+            for scheme, curve in panel.groupby("scheme", sort=False):
+                color, marker, style, width = SCHEME_STYLE.get(scheme, ("C7", ".", ":", 1.4))
+                ax.plot(curve["h"], curve["rel_err"], color=color, marker=marker, ms=4,
+                        ls=style, lw=width, label=scheme)
+            scheme_handles = ax.get_legend_handles_labels()
+            _reference_lines(ax, panel, dtype, steps)
+            handles, labels = ax.get_legend_handles_labels()
+            ax.legend(handles[len(scheme_handles[0]):], labels[len(scheme_handles[1]):],
+                      fontsize=7, loc="upper right")
+            epochs = int(panel["trained_epochs"].max()) if not panel.empty else 0
+            ax.set_title(f"{gradcheck.weights_text(name, epochs)} weights, {dtype}", fontsize=10)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.grid(alpha=0.3, which="both")
+            if row == len(weights) - 1:
+                ax.set_xlabel("step h")
+            if col == 0:
+                ax.set_ylabel("relative error ||g - g_bp|| / ||g_bp||")
+    if not errors.empty:
+        # headroom above the largest error for the reference lines' legend (upper right)
+        axes[0, 0].set_ylim(max(float(errors.min()) / 5, 1e-18), float(errors.max()) * 1e4)
+    handles, labels = [], []
+    for ax in axes.ravel():
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label in gradcheck.SCHEMES and label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def figure_png(fig: Figure) -> bytes:
     """The figure as PNG bytes, so writing it can be atomic like every other output."""
     buffer = io.BytesIO()
@@ -978,9 +1447,10 @@ def _markdown(frame: pd.DataFrame, text_columns: int = 1) -> str:
 def render_markdown(*, kept: pd.DataFrame, table: str, excluded: pd.DataFrame,
                     set_aside: pd.DataFrame, figures: dict[str, Path | None],
                     paired_note: str, footnote: str = "", speed_md: str = "",
-                    scaling_md: str = "") -> str:
-    """The whole report.md: what was measured, our table, exclusions, speed, the post's table,
-    figures, and the scaling benchmark when there is one."""
+                    scaling_md: str = "", estimators_md: str = "", gradcheck_md: str = "") -> str:
+    """The whole report.md: what was measured, our table, exclusions, the estimators, speed,
+    the post's table, figures, and the scaling benchmark and the h error curve when there are
+    any."""
     lines = [
         "# Can numerical differentiation replace backpropagation? Our measurements",
         "",
@@ -1009,6 +1479,7 @@ def render_markdown(*, kept: pd.DataFrame, table: str, excluded: pd.DataFrame,
     lines += [
         duplicates_line(set_aside),
         "",
+        *([estimators_md] if estimators_md else []),
         *([speed_md] if speed_md else []),
         "## The post's published figures",
         "",
@@ -1032,6 +1503,8 @@ def render_markdown(*, kept: pd.DataFrame, table: str, excluded: pd.DataFrame,
     lines += [paired_note, ""]
     if scaling_md:
         lines.append(scaling_md)
+    if gradcheck_md:
+        lines.append(gradcheck_md)
     return "\n".join(lines)
 
 
@@ -1113,14 +1586,39 @@ def render(results_dir: Path, out_dir: Path) -> ReportOutputs:
                  f"{_short_machine(scaling)}; {scaling_threads_text(scaling)}")
         pngs["scaling"] = figure_png(draw_scaling(scaling, slopes, title))
 
+    estimators, estimators_md = None, ""
+    epochs = common_epochs(summary)
+    if epochs is not None and has_estimators(ok_runs, curves):
+        estimators = estimator_summary(summary, curves, ok_runs, epochs)
+        compared = ok_runs[ok_runs["epochs"] == epochs]
+        title = (f"Gradient methods at equal epochs: {_short_datasets(compared)} · "
+                 f"{_short_protocol(compared)}\nline: mean over seeds; shaded band: {BAND}")
+        pngs["estimators"] = figure_png(draw_estimators(
+            estimator_curves(curves, compared),
+            {c: colors[c] for c in estimators["config"]}, title))
+        estimators_md = estimators_markdown(estimators, epochs,
+                                            summary[summary["epochs"] != epochs], compared,
+                                            out_dir / ESTIMATORS_FIGURE)
+
+    errors = latest_gradcheck(read_gradcheck(results_dir, bad_files))
+    best = gradcheck.best_steps(errors) if not errors.empty else None
+    if best is not None:
+        title = ("Relative gradient error vs step h (log-log), against float64 backprop\n"
+                 f"{_gradcheck_scope(errors)}; {_short_machine(errors)}")
+        pngs["gradcheck"] = figure_png(draw_gradcheck(errors, title))
+
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        scaling_png = None
-        if "scaling" in pngs:
-            scaling_png = out_dir / SCALING_FIGURE
-            write_atomic(scaling_png, pngs.pop("scaling"))
-        else:
-            (out_dir / SCALING_FIGURE).unlink(missing_ok=True)
+        extra: dict[str, Path | None] = {}
+        for key, name in (("scaling", SCALING_FIGURE), ("estimators", ESTIMATORS_FIGURE),
+                          ("gradcheck", GRADCHECK_FIGURE)):
+            extra[key] = None
+            if key in pngs:
+                extra[key] = out_dir / name
+                write_atomic(out_dir / name, pngs.pop(key))
+            else:
+                (out_dir / name).unlink(missing_ok=True)
+        scaling_png = extra["scaling"]
         for key, data in pngs.items():
             figures[key] = out_dir / FIGURE_NAMES[key]
             write_atomic(figures[key], data)
@@ -1133,7 +1631,10 @@ def render(results_dir: Path, out_dir: Path) -> ReportOutputs:
                                paired_note=paired_note, footnote=footnote,
                                speed_md=speed_markdown(speed),
                                scaling_md=("" if slopes is None else
-                                           scaling_markdown(scaling, slopes, scaling_png)))
+                                           scaling_markdown(scaling, slopes, scaling_png)),
+                               estimators_md=estimators_md,
+                               gradcheck_md=("" if best is None else gradcheck_markdown(
+                                   errors, best, extra["gradcheck"])))
         write_atomic(report_md, (text + bad_files_markdown(bad_files)).encode())
     except OSError as ex:
         reason = ex.strerror or type(ex).__name__
@@ -1144,7 +1645,8 @@ def render(results_dir: Path, out_dir: Path) -> ReportOutputs:
         paired_png=figures["paired"], table=table, summary=summary, excluded=excluded,
         duplicates=len(attempts.set_aside), paired_seed=None if paired is None else paired[0],
         speed=speed, footnote=footnote, scaling_png=scaling_png, scaling_slopes=slopes,
-        bad_files=bad_files,
+        bad_files=bad_files, estimators=estimators, estimators_png=extra["estimators"],
+        gradcheck_png=extra["gradcheck"], gradcheck_best=best,
     )
 
 
@@ -1171,7 +1673,8 @@ def terminal_text(outputs: ReportOutputs) -> str:
     lines.append("")
     lines += [f"wrote {path}" for path in (outputs.report_md, outputs.loss_png,
                                            outputs.test_acc_png, outputs.paired_png,
-                                           outputs.scaling_png)
+                                           outputs.estimators_png, outputs.scaling_png,
+                                           outputs.gradcheck_png)
               if path is not None]
     return "\n".join(lines)
 

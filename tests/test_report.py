@@ -496,3 +496,236 @@ def test_no_scaling_folder_means_no_scaling_section(
 def test_loglog_slope_needs_two_sizes() -> None:
     assert math.isnan(report.loglog_slope([100.0, 100.0], [1.0, 2.0]))
     assert report.loglog_slope([10.0, 100.0, 1000.0], [1.0, 100.0, 10_000.0]) == pytest.approx(2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Estimators section: short real runs (``train.execute``, the run path without Hydra) of SPSA
+# with two direction counts, and backprop, at 3 epochs; a forward-gradient run of 2 epochs is
+# the odd length out.
+
+EST_EPOCHS = 3
+EST_SEEDS = (0, 1)
+SPSA_1 = "spsa (h=1e-03, directions=1, distribution=rademacher)"
+SPSA_10 = "spsa (h=1e-03, directions=10, distribution=rademacher)"
+
+
+def execute_run(results_dir: Path, method_cfg: Any, seed: int, epochs: int) -> None:
+    """One real run with the method's default h, lr and fidelity_every, as the CLI sets them."""
+    from mlpbench import methods, train
+    from mlpbench.config import RunSettings
+
+    h, lr = methods.defaults(method_cfg)
+    train.execute(RunSettings(
+        method=method_cfg, dataset="mnist_subset", download=False, hidden_size=50,
+        epochs=epochs, steps_per_epoch=1, batch_size=100, lr=lr, h=h, seed=seed,
+        dtype="float64", log_eps=1e-7, data_dir=None, results_dir=results_dir, progress=False,
+        fidelity_every=0 if method_cfg.name == "backprop" else 1,
+    ))
+
+
+@pytest.fixture(scope="module")
+def estimator_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mlpbench.methods import backprop, forward_gradient, spsa
+
+    out = tmp_path_factory.mktemp("estimators") / "results"
+    for cfg in (backprop.Config(), spsa.Config(directions=1), spsa.Config(directions=10)):
+        for seed in EST_SEEDS:
+            execute_run(out, cfg, seed, EST_EPOCHS)
+    execute_run(out, forward_gradient.Config(), 0, EST_EPOCHS - 1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def estimator_rendered(
+    estimator_results: Path, tmp_path_factory: pytest.TempPathFactory
+) -> report.ReportOutputs:
+    return report.render(estimator_results, tmp_path_factory.mktemp("est-report") / "report")
+
+
+def test_method_label_names_options_and_tiny_h() -> None:
+    spsa = {"method": "spsa", "scheme": None, "engine": None, "h": 1e-3,
+            "options": "directions=10, distribution=gaussian"}
+    assert report.method_label(spsa) == "spsa (h=1e-03, directions=10, distribution=gaussian)"
+    assert report.method_label({**spsa, "options": "directions=1, distribution=gaussian"}) != (
+        report.method_label(spsa))
+    complex_step = {"method": "numerical", "scheme": "complex_step", "engine": "incremental",
+                    "h": 1e-20, "options": None}
+    assert report.method_label(complex_step) == "numerical (complex_step, h=1e-20, incremental)"
+    assert report.method_label({"method": "forward_gradient", "scheme": None, "engine": None,
+                                "h": None, "options": "directions=1"}) == (
+        "forward_gradient (directions=1)")
+
+
+def test_estimator_rows_at_equal_epochs(
+    estimator_rendered: report.ReportOutputs, estimator_results: Path
+) -> None:
+    estimators = estimator_rendered.estimators
+    assert estimators is not None
+    assert list(estimators["config"]) == ["backprop", SPSA_1, SPSA_10]
+    assert list(estimators["n"]) == [2, 2, 2]
+    assert list(estimators["epochs"]) == [EST_EPOCHS] * 3
+    curves, runs = results.read_results(estimator_results)
+    for config, options in ((SPSA_1, "directions=1, distribution=rademacher"),
+                            (SPSA_10, "directions=10, distribution=rademacher")):
+        mine = runs[runs["options"] == options]
+        row = estimators[estimators["config"] == config].iloc[0]
+        assert row["loss_mean"] == pytest.approx(mine["final_loss"].mean())
+        assert row["loss_std"] == pytest.approx(mine["final_loss"].std(ddof=1))
+        measured = curves[curves["attempt_id"].isin(mine["attempt_id"])]
+        assert measured["grad_cos"].notna().all() and len(measured) == 2 * EST_EPOCHS
+        assert row["cos_mean"] == pytest.approx(measured["grad_cos"].mean())
+        assert row["rel_err_mean"] == pytest.approx(measured["grad_rel_err"].mean())
+        assert row["measured"] == 2 * EST_EPOCHS
+        assert 0 < row["cos_mean"] < 0.1  # random directions: about sqrt(k / 39,760)
+        assert row["rel_err_mean"] > 1
+    backprop = estimators[estimators["config"] == "backprop"].iloc[0]
+    assert math.isnan(backprop["cos_mean"]) and backprop["measured"] == 0
+
+
+def test_estimators_section_text(estimator_rendered: report.ReportOutputs) -> None:
+    text = estimator_rendered.report_md.read_text()
+    assert text.index("## Estimators") < text.index("## Speed")
+    section = text[text.index("## Estimators"):text.index("## Speed")]
+    [spsa_1] = table_rows(section, SPSA_1)
+    [spsa_10] = table_rows(section, SPSA_10)
+    [backprop] = table_rows(section, "backprop")
+    assert (spsa_1[1], spsa_1[2], spsa_1[3]) == ("0.03", "2", "2")  # lr, n, loss evals
+    assert (spsa_10[1], spsa_10[2], spsa_10[3]) == ("0.1", "2", "20")
+    assert (backprop[1], backprop[3]) == ("0.1", "1")
+    assert backprop[-2:] == ["n/a", "n/a"]
+    row = estimator_rendered.estimators.set_index("config").loc[SPSA_10]
+    assert spsa_10[5] == f"{row['loss_mean']:.4f} ± {row['loss_std']:.4f}"
+    assert spsa_10[-2:] == [f"{row['cos_mean']:.4f}", f"{row['rel_err_mean']:.2e}"]
+    assert f"only configurations run for {EST_EPOCHS} epochs" in section
+    assert "Left out, run for another number of epochs: forward_gradient (directions=1) " \
+           "(2 epochs)." in section
+    assert "Seeds: 0, 1." in section and results.environment()["cpu_model"] in section
+    assert "lr per method (0.03 or 0.1)" in section
+    assert "(estimators.png)" in section
+    png = estimator_rendered.estimators_png
+    assert png is not None and png.name == "estimators.png"
+    assert png.read_bytes().startswith(PNG_MAGIC) and png.stat().st_size > 1000
+    # the two direction counts are two rows of the Speed table too, never one mean
+    speed = text[text.index("## Speed"):]
+    assert len(table_rows(speed, SPSA_1)) == 1 and len(table_rows(speed, SPSA_10)) == 1
+
+
+def test_estimator_curves_band_over_seeds(estimator_results: Path) -> None:
+    curves, runs = results.read_results(estimator_results)
+    kept = report.label_configs(report.select_attempts(runs).kept)
+    stats = report.estimator_curves(curves, kept[kept["epochs"] == EST_EPOCHS])
+    last = stats[(stats["config"] == SPSA_10) & (stats["epoch"] == EST_EPOCHS)].iloc[0]
+    mine = curves[curves["attempt_id"].isin(kept.loc[kept["config"] == SPSA_10, "attempt_id"])
+                  & (curves["epoch"] == EST_EPOCHS)]
+    assert last["n"] == 2 and last["cos_n"] == 2
+    assert (last["acc_min"], last["acc_max"]) == pytest.approx(
+        (mine["test_acc"].min(), mine["test_acc"].max()))
+    assert last["evals_mean"] == 20 * EST_EPOCHS
+    assert last["cos_mean"] == pytest.approx(mine["grad_cos"].mean())
+
+
+def test_no_estimators_section_for_the_seeds_comparison(
+    rendered: report.ReportOutputs,
+) -> None:
+    assert rendered.estimators is None and rendered.estimators_png is None
+    assert "## Estimators" not in rendered.report_md.read_text()
+    assert not (rendered.report_md.parent / "estimators.png").exists()
+
+
+def test_report_markdown_is_deterministic(
+    estimator_results: Path, estimator_rendered: report.ReportOutputs, tmp_path: Path
+) -> None:
+    again = report.render(estimator_results, tmp_path / "again")
+    assert again.report_md.read_bytes() == estimator_rendered.report_md.read_bytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradient error against h: parquet written by ``python -m mlpbench.gradcheck`` itself.
+
+GC_STEPS = (1e-2, 1e-4, 1e-6)
+
+
+@pytest.fixture(scope="module")
+def gradcheck_results(results_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared runs plus a gradcheck folder: one small invocation, and an older copy of its
+    complex-step rows with every error times 7 (which must lose to the newer one)."""
+    from mlpbench import gradcheck
+
+    target = tmp_path_factory.mktemp("gradcheck-results") / "results"
+    shutil.copytree(results_dir, target)
+    folder = target / "gradcheck"
+    argv = ["--out", str(folder), "--hidden", "4", "--batch-size", "10", "--trained-epochs",
+            "2", "--h-max", "1e-2", "--h-min", "1e-6", "--points", str(len(GC_STEPS))]
+    assert gradcheck.main(argv) == 0
+    new = pd.read_parquet(folder)
+    old = new[new["scheme"] == "complex_step"].assign(
+        measurement_id="old", rel_err=lambda f: f["rel_err"] * 7,
+        measured_at=lambda f: f["measured_at"] - timedelta(days=1))
+    gradcheck.write_gradcheck(folder, old.to_dict("records"))
+    return target
+
+
+@pytest.fixture(scope="module")
+def gradcheck_rendered(gradcheck_results: Path) -> report.ReportOutputs:
+    return report.render(gradcheck_results, gradcheck_results.parent / "report")
+
+
+def test_latest_gradcheck_point_wins(gradcheck_results: Path) -> None:
+    everything = report.read_gradcheck(gradcheck_results, [])
+    assert len(everything) == 20 * len(GC_STEPS) + 4 * len(GC_STEPS)
+    latest = report.latest_gradcheck(everything)
+    assert len(latest) == 20 * len(GC_STEPS)
+    assert "old" not in set(latest["measurement_id"])
+    assert list(latest["weights"].iloc[[0, -1]]) == ["init", "trained"]
+    assert list(latest["h"].iloc[:3]) == list(GC_STEPS)  # largest h first within a curve
+
+
+def test_gradcheck_section_table_and_figure(gradcheck_rendered: report.ReportOutputs,
+                                            gradcheck_results: Path) -> None:
+    png = gradcheck_rendered.gradcheck_png
+    assert png is not None and png.name == "gradcheck.png"
+    assert png.read_bytes().startswith(PNG_MAGIC) and png.stat().st_size > 1000
+    text = gradcheck_rendered.report_md.read_text()
+    assert text.index("## Figures") < text.index("## Gradient error against h")
+    section = text[text.index("## Gradient error against h"):]
+    assert "(gradcheck.png)" in section and "`python -m mlpbench.gradcheck`" in section
+    assert "10 real digits of mnist_subset" in section and "784-4-10" in section
+    assert "after 2 epochs" in section and results.environment()["cpu_model"] in section
+    rows = [row for scheme in report.gradcheck.SCHEMES for row in table_rows(section, scheme)]
+    assert len(rows) == 20  # 5 schemes x 2 dtypes x 2 weights
+    latest = report.latest_gradcheck(report.read_gradcheck(gradcheck_results, []))
+    central = latest[(latest["scheme"] == "central") & (latest["dtype"] == "float64")
+                     & (latest["weights"] == "init")]
+    best = central.loc[central["rel_err"].idxmin()]
+    at_seed_h = float(central.loc[central["h"] == 1e-4, "rel_err"].iloc[0])
+    [init_row] = [r for r in table_rows(section, "central") if r[1:3] == ["float64", "init"]]
+    assert init_row[3:] == [f"{best['h']:.1e}", f"{best['rel_err']:.1e}", f"{at_seed_h:.1e}"]
+    assert at_seed_h < 1e-6
+    [trained_row] = [r for r in table_rows(section, "complex_step")
+                     if r[1:3] == ["float64", "trained (2 epochs)"]]
+    assert float(trained_row[4]) < 1e-13
+
+
+def test_gradcheck_render_is_deterministic(
+    gradcheck_results: Path, gradcheck_rendered: report.ReportOutputs, tmp_path: Path
+) -> None:
+    again = report.render(gradcheck_results, tmp_path / "again")
+    assert again.report_md.read_bytes() == gradcheck_rendered.report_md.read_bytes()
+
+
+def test_no_gradcheck_folder_means_no_section(rendered: report.ReportOutputs) -> None:
+    assert rendered.gradcheck_png is None and rendered.gradcheck_best is None
+    assert "Gradient error against h" not in rendered.report_md.read_text()
+
+
+def test_bad_gradcheck_file_is_left_out_not_fatal(
+    gradcheck_results: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "results"
+    shutil.copytree(gradcheck_results, target)
+    junk = target / "gradcheck" / "junk.parquet"
+    junk.write_bytes(b"not parquet")
+    outputs = report.render(target, tmp_path / "report")
+    assert [path for path, _ in outputs.bad_files] == [junk]
+    text = outputs.report_md.read_text()
+    assert "## Gradient error against h" in text and "## Files left out" in text
