@@ -74,10 +74,11 @@ def time_backprop(benchmark, name: str, params, x, t) -> None:
     record(name, benchmark)
 
 
-def time_incremental(benchmark, name: str, params, x, t, scheme: str = "central"):
+def time_incremental(benchmark, name: str, params, x, t, scheme: str = "central",
+                     h: float = 1e-4):
     """One incremental-engine step (compiled beforehand), recorded as ``name``."""
     warm_up()
-    result = benchmark(incremental_gradient, params, x, t, h=1e-4, scheme=scheme, log_eps=1e-7)
+    result = benchmark(incremental_gradient, params, x, t, h=h, scheme=scheme, log_eps=1e-7)
     record(name, benchmark)
     return result
 
@@ -91,13 +92,22 @@ def time_naive(benchmark, name: str, params, x, t, rounds: int):
     return result
 
 
+def complex_step_ratio(prefix: str, label: str) -> float:
+    """The complex step's incremental step time over the central one's; recorded like the
+    other ratios."""
+    value = ratio(f"{prefix}complex_step", f"{prefix}incremental")
+    RATIOS.setdefault(label, {})["complex_step_over_central"] = value
+    print(f"\n[{label}] complex step / central (incremental engine): {value:.2f}x")
+    return value
+
+
 def speed_ratios(prefix: str, label: str) -> tuple[float, float]:
     """(incremental speedup over naive, incremental / backprop) for names under ``prefix``;
     printed, and written into the pytest-benchmark JSON under "speed_ratios"."""
     speedup = ratio(f"{prefix}naive", f"{prefix}incremental")
     vs_backprop = ratio(f"{prefix}incremental", f"{prefix}backprop")
-    RATIOS[label] = {"incremental_speedup_over_naive": speedup,
-                     "incremental_over_backprop": vs_backprop}
+    RATIOS.setdefault(label, {}).update({"incremental_speedup_over_naive": speedup,
+                                         "incremental_over_backprop": vs_backprop})
     print(f"\n[{label}] incremental vs naive: {speedup:,.0f}x faster; "
           f"incremental / backprop: {vs_backprop:.1f}x")
     return speedup, vs_backprop

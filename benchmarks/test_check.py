@@ -8,6 +8,7 @@ thresholds loose enough for a noisy shared 2-core machine (see README, "Benchmar
 from __future__ import annotations
 
 from benchmarks.conftest import (
+    complex_step_ratio,
     real_batch,
     seed_network,
     speed_ratios,
@@ -21,6 +22,7 @@ PARAMS = seed_network(16)
 
 MIN_SPEEDUP_OVER_NAIVE = 300.0
 MAX_RATIO_TO_BACKPROP = 60.0
+MAX_COMPLEX_STEP_OVER_CENTRAL = 4.0
 
 
 def test_check_backprop(benchmark):
@@ -35,6 +37,11 @@ def test_check_incremental(benchmark, one_blas_thread):
     time_incremental(benchmark, "check_incremental", PARAMS, X, T)
 
 
+def test_check_complex_step(benchmark, one_blas_thread):
+    time_incremental(benchmark, "check_complex_step", PARAMS, X, T, scheme="complex_step",
+                     h=1e-20)
+
+
 def test_check_naive(benchmark, one_blas_thread):
     time_naive(benchmark, "check_naive", PARAMS, X, T, rounds=3)
 
@@ -43,3 +50,5 @@ def test_check_ratios():
     speedup, vs_backprop = speed_ratios("check_", "reduced 784-16-10, batch 50")
     assert speedup >= MIN_SPEEDUP_OVER_NAIVE
     assert vs_backprop <= MAX_RATIO_TO_BACKPROP
+    label = "reduced 784-16-10, batch 50"
+    assert complex_step_ratio("check_", label) <= MAX_COMPLEX_STEP_OVER_CENTRAL

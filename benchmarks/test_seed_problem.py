@@ -5,6 +5,7 @@ Targets, as ratios measured side by side in this session:
 
 - the incremental engine at least 1000x faster per step than the naive loop;
 - the incremental engine at most 50x backprop's per-step gradient time;
+- the complex step (h = 1e-20) through the incremental engine at most 3x a central step;
 - a numerical run of the seed's protocol (100 epochs, test evaluation after each) within 30 s
   end to end, with a peak memory of at most 1 GB.
 """
@@ -21,6 +22,7 @@ import numpy as np
 import pytest
 
 from benchmarks.conftest import (
+    complex_step_ratio,
     real_batch,
     record,
     seed_network,
@@ -93,8 +95,15 @@ def test_seed_protocol_run_end_to_end(benchmark, tmp_path):
     assert peak_mb <= 1024
 
 
+def test_complex_step_step(benchmark, one_blas_thread):
+    result = time_incremental(benchmark, "complex_step", PARAMS, X, T, scheme="complex_step",
+                              h=1e-20)
+    assert result.loss_evals == 39_760
+
+
 def test_targets():
     """The ratios, written into the saved JSON (see conftest) and asserted."""
     speedup, vs_backprop = speed_ratios("", "seed problem 784-50-10, batch 100")
     assert speedup >= 1000
     assert vs_backprop <= 50
+    assert complex_step_ratio("", "seed problem 784-50-10, batch 100") <= 3
