@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SWEEP ?= seed_table
 RESULTS ?= results/$(SWEEP)
 
-.PHONY: install install-ray sweep gradcheck report test bench bench-check bench-scaling lint clean
+.PHONY: install install-ray sweep gradcheck reference report test bench bench-check bench-scaling lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,17 @@ sweep: $(STAMP)  ## run conf/sweep/$(SWEEP).yaml on all local cores into $(RESUL
 
 gradcheck: $(STAMP)  ## gradient error against h per scheme and dtype -> $(RESULTS)/gradcheck
 	$(BIN)/python -m mlpbench.gradcheck --out $(RESULTS)/gradcheck
+
+REFERENCE ?= results/reference
+
+reference: $(STAMP)  ## the reference results: seed_table (+ scaling), h_scan (+ gradcheck), estimators
+	$(MAKE) sweep SWEEP=seed_table RESULTS=$(REFERENCE)/seed_table
+	$(MAKE) bench-scaling RESULTS=$(REFERENCE)/seed_table
+	$(MAKE) report RESULTS=$(REFERENCE)/seed_table
+	$(MAKE) sweep SWEEP=h_scan RESULTS=$(REFERENCE)/h_scan
+	$(MAKE) gradcheck RESULTS=$(REFERENCE)/h_scan
+	$(MAKE) report RESULTS=$(REFERENCE)/h_scan
+	$(MAKE) sweep SWEEP=estimators RESULTS=$(REFERENCE)/estimators
 
 report: $(STAMP)  ## render $(RESULTS)/report from the parquet in $(RESULTS)
 	$(BIN)/python -m mlpbench.report --results-dir $(RESULTS)
