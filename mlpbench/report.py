@@ -909,18 +909,18 @@ ESTIMATOR_COLUMNS: tuple[str, ...] = (
 )
 
 
-def has_estimators(kept: pd.DataFrame, curves: pd.DataFrame) -> bool:
+def has_estimators(kept: pd.DataFrame) -> bool:
     """Whether the Estimators section has something to say.
 
     True when a method other than backprop and plain finite differences (central, forward,
-    backward) was run, when any run measured its gradient against backprop (grad_cos), or when
-    methods trained at different learning rates, which only this section's table shows.
+    backward) was run, or when methods trained at different learning rates, which only this
+    section's table shows. The seed's comparison and the h scan measure their gradients against
+    backprop too, but their own sections say what matters there; the fidelity columns stay in
+    their parquet.
     """
     seed_kind = kept["method"].eq("backprop") | (
         kept["method"].eq("numerical") & kept["scheme"].isin(PLAIN_SCHEMES))
-    mine = curves[curves["attempt_id"].isin(kept["attempt_id"])]
-    return bool((~seed_kind).any() or mine["grad_cos"].notna().any()
-                or kept["lr"].nunique() > 1)
+    return bool((~seed_kind).any() or kept["lr"].nunique() > 1)
 
 
 def common_epochs(summary: pd.DataFrame) -> int | None:
@@ -1588,7 +1588,7 @@ def render(results_dir: Path, out_dir: Path) -> ReportOutputs:
 
     estimators, estimators_md = None, ""
     epochs = common_epochs(summary)
-    if epochs is not None and has_estimators(ok_runs, curves):
+    if epochs is not None and has_estimators(ok_runs):
         estimators = estimator_summary(summary, curves, ok_runs, epochs)
         compared = ok_runs[ok_runs["epochs"] == epochs]
         title = (f"Gradient methods at equal epochs: {_short_datasets(compared)} · "
