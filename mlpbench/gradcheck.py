@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,12 +45,12 @@ from tabulate import tabulate
 from threadpoolctl import threadpool_limits
 
 from mlpbench import results, train
+from mlpbench.cli import EXIT_USAGE, OneLineParser, int_at_least, positive_float
 from mlpbench.data import DATASETS, Dataset, load_dataset
-from mlpbench.errors import ConfigError, MlpbenchError, ResultsError
+from mlpbench.errors import ConfigError, MlpbenchError
 from mlpbench.methods import backprop, numerical
 from mlpbench.model import PARAM_KEYS, Params, init_params, one_hot
 
-EXIT_USAGE = 2
 PROG = "python -m mlpbench.gradcheck"
 
 SCHEMES: tuple[str, ...] = ("forward", "backward", "central", "richardson", "complex_step")
@@ -297,53 +297,16 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def write_gradcheck(out_dir: Path, rows: Sequence[dict[str, Any]]) -> Path:
-    """Write the rows as one new parquet file, atomically (``results``' temp, fsync, link)."""
-    path = out_dir / f"{rows[0]['measurement_id']}.parquet"
-    try:
-        results.write_table(pa.Table.from_pylist(list(rows), schema=GRADCHECK_SCHEMA), path)
-    except OSError as ex:
-        reason = ex.strerror or type(ex).__name__
-        raise ResultsError(f"--out: cannot write to '{out_dir}': {reason}") from None
-    return path
+    """Write the rows as one new parquet file, atomically (see ``results.write_measurements``)."""
+    return results.write_measurements(out_dir, rows, GRADCHECK_SCHEMA)
 
 
 # ---------------------------------------------------------------------------------------------
 # Command line.
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit code 2, like the other CLIs."""
-
-    def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
-
-
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got '{text}'")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got '{text}'")
-    return value
-
-
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Relative error of each finite-difference scheme's gradient against "
                     "backprop, as a function of the step h, at initial and trained weights.",
@@ -353,14 +316,14 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, arg
     parser.add_argument("--dataset", choices=DATASETS, default=DEFAULT_DATASET,
                         help="training digits to draw the batch from and train on (default: "
                              "%(default)s; others must already be on disk)")
-    parser.add_argument("--hidden", type=_int_at_least(1), default=DEFAULT_HIDDEN, metavar="H",
+    parser.add_argument("--hidden", type=int_at_least(1), default=DEFAULT_HIDDEN, metavar="H",
                         help="hidden size of the 784-H-10 network (default: %(default)s)")
-    parser.add_argument("--batch-size", type=_int_at_least(1), default=DEFAULT_BATCH,
+    parser.add_argument("--batch-size", type=int_at_least(1), default=DEFAULT_BATCH,
                         metavar="B", help="digits in the fixed batch (default: %(default)s)")
-    parser.add_argument("--seed", type=_int_at_least(0), default=DEFAULT_SEED, metavar="S",
+    parser.add_argument("--seed", type=int_at_least(0), default=DEFAULT_SEED, metavar="S",
                         help="seed of the init, the batch and the training (default: "
                              "%(default)s)")
-    parser.add_argument("--trained-epochs", type=_int_at_least(0),
+    parser.add_argument("--trained-epochs", type=int_at_least(0),
                         default=DEFAULT_TRAINED_EPOCHS, metavar="N",
                         help="backprop epochs of the trained weights; 0 measures the initial "
                              "weights only (default: %(default)s)")
@@ -368,11 +331,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, arg
                         metavar="SCHEME", help=f"any of {', '.join(SCHEMES)} (default: all)")
     parser.add_argument("--dtypes", choices=DTYPES, nargs="+", default=list(DTYPES),
                         metavar="DTYPE", help=f"any of {', '.join(DTYPES)} (default: both)")
-    parser.add_argument("--h-min", type=_positive_float, default=DEFAULT_H_MIN, metavar="H",
+    parser.add_argument("--h-min", type=positive_float, default=DEFAULT_H_MIN, metavar="H",
                         help="smallest step (default: %(default)g)")
-    parser.add_argument("--h-max", type=_positive_float, default=DEFAULT_H_MAX, metavar="H",
+    parser.add_argument("--h-max", type=positive_float, default=DEFAULT_H_MAX, metavar="H",
                         help="largest step (default: %(default)g)")
-    parser.add_argument("--points", type=_int_at_least(1), default=DEFAULT_POINTS, metavar="N",
+    parser.add_argument("--points", type=int_at_least(1), default=DEFAULT_POINTS, metavar="N",
                         help="steps, log-spaced from --h-max to --h-min (default: %(default)s, "
                              "half decades)")
     args = parser.parse_args(argv)

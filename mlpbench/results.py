@@ -224,6 +224,18 @@ def write_table(table: pa.Table, path: Path) -> None:
     write_atomic(path, lambda fh: pq.write_table(table, fh))
 
 
+def write_measurements(out_dir: Path, rows: Sequence[dict[str, Any]], schema: pa.Schema) -> Path:
+    """One invocation's rows of a study (scaling, gradcheck) as one new parquet file, atomically,
+    named after the rows' ``measurement_id``; an unwritable folder is an error naming ``--out``."""
+    path = out_dir / f"{rows[0]['measurement_id']}.parquet"
+    try:
+        write_table(pa.Table.from_pylist(list(rows), schema=schema), path)
+    except OSError as ex:
+        reason = ex.strerror or type(ex).__name__
+        raise ResultsError(f"--out: cannot write to '{out_dir}': {reason}") from None
+    return path
+
+
 def write_run(
     results_dir: Path, curves: list[dict[str, Any]], run: dict[str, Any]
 ) -> tuple[Path, Path]:

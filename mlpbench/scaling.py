@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -42,12 +42,12 @@ from tabulate import tabulate
 from threadpoolctl import threadpool_limits
 
 from mlpbench import results
+from mlpbench.cli import EXIT_USAGE, OneLineParser, int_at_least
 from mlpbench.data import Dataset, load_dataset
-from mlpbench.errors import MlpbenchError, ResultsError
+from mlpbench.errors import MlpbenchError
 from mlpbench.methods import backprop, numerical
 from mlpbench.model import PARAM_KEYS, Params, init_params, one_hot
 
-EXIT_USAGE = 2
 PROG = "python -m mlpbench.scaling"
 
 ENGINES: tuple[str, ...] = ("backprop", "incremental", "naive")
@@ -321,55 +321,31 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def write_scaling(out_dir: Path, rows: Sequence[dict[str, Any]]) -> Path:
-    """Write the rows as one new parquet file, atomically (``results``' temp, fsync, link)."""
-    path = out_dir / f"{rows[0]['measurement_id']}.parquet"
-    try:
-        results.write_table(pa.Table.from_pylist(list(rows), schema=SCALING_SCHEMA), path)
-    except OSError as ex:
-        reason = ex.strerror or type(ex).__name__
-        raise ResultsError(f"--out: cannot write to '{out_dir}': {reason}") from None
-    return path
+    """Write the rows as one new parquet file, atomically (see ``results.write_measurements``)."""
+    return results.write_measurements(out_dir, rows, SCALING_SCHEMA)
 
 
 # ---------------------------------------------------------------------------------------------
 # Command line.
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit code 2, like the other CLIs."""
-
-    def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got '{text}'")
-    return value
-
-
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Per-step gradient time of backprop, incremental and naive numerical "
                     "differentiation over a grid of hidden sizes and batch sizes.",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help=f"folder for the parquet file (default: {DEFAULT_OUT})")
-    parser.add_argument("--hidden", type=_positive_int, nargs="+", default=list(DEFAULT_HIDDEN),
+    parser.add_argument("--hidden", type=int_at_least(1), nargs="+", default=list(DEFAULT_HIDDEN),
                         metavar="H", help="hidden sizes (default: %(default)s)")
-    parser.add_argument("--batch", type=_positive_int, nargs="+", default=list(DEFAULT_BATCH),
+    parser.add_argument("--batch", type=int_at_least(1), nargs="+", default=list(DEFAULT_BATCH),
                         metavar="B", help="batch sizes (default: %(default)s)")
-    parser.add_argument("--repeats", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--repeats", type=int_at_least(1), default=None, metavar="N",
                         help=f"timed calls per cell after one warm-up (default: "
                              f"{DEFAULT_REPEATS}, or {SLOW_REPEATS} for cells slower than "
                              f"{SLOW_CALL_S:g} s)")
-    parser.add_argument("--naive-sample", type=_positive_int, default=DEFAULT_NAIVE_SAMPLE,
+    parser.add_argument("--naive-sample", type=int_at_least(1), default=DEFAULT_NAIVE_SAMPLE,
                         metavar="K", help="parameter entries the naive loop is timed on "
                                           "(default: %(default)s)")
     return parser, parser.parse_args(argv)

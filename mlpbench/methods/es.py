@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlpbench.errors import ConfigError
 from mlpbench.methods import _directions
 from mlpbench.methods.base import Estimator, GradientResult
 from mlpbench.model import Params, loss
@@ -41,7 +40,7 @@ def default_h(cfg: Config) -> float:
 def default_lr(cfg: Config) -> float:
     """0.1 on raw losses (as SPSA with 10 or more directions); 0.003 with rank shaping, whose
     estimate is scaled by ranks, not by the loss (measured, README "Methods")."""
-    return 0.003 if cfg.rank_shaping else (0.03 if cfg.population == 1 else 0.1)
+    return 0.003 if cfg.rank_shaping else _directions.learning_rate(cfg.population)
 
 
 def centred_ranks(values: np.ndarray) -> np.ndarray:
@@ -53,8 +52,7 @@ def centred_ranks(values: np.ndarray) -> np.ndarray:
 
 def check(cfg: Config) -> None:
     """Raise ``ConfigError`` naming the first option out of range."""
-    if cfg.population < 1:
-        raise ConfigError(f"method.population: must be an integer >= 1, got {cfg.population}")
+    _directions.check_count("method.population", cfg.population)
 
 
 def make_estimator(

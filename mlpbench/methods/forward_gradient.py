@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlpbench.errors import ConfigError
 from mlpbench.methods import _directions
 from mlpbench.methods.base import Estimator, GradientResult
 from mlpbench.model import Params, loss_value
@@ -46,18 +45,13 @@ def directional_derivative(
 
 
 def default_lr(cfg: Config) -> float:
-    """The seed's 0.1, except 0.03 for a single direction.
-
-    Measured under the seed's protocol (3 seeds): with one direction lr = 0.1 ends at loss 4.6
-    (noise dominates), 0.03 at 2.14; from 10 directions on, 0.1 trains (README, "Methods").
-    """
-    return 0.03 if cfg.directions == 1 else 0.1
+    """0.1, or 0.03 for one direction (see ``_directions.learning_rate``)."""
+    return _directions.learning_rate(cfg.directions)
 
 
 def check(cfg: Config) -> None:
     """Raise ``ConfigError`` naming the first option out of range."""
-    if cfg.directions < 1:
-        raise ConfigError(f"method.directions: must be an integer >= 1, got {cfg.directions}")
+    _directions.check_count("method.directions", cfg.directions)
 
 
 def make_estimator(
@@ -68,13 +62,9 @@ def make_estimator(
     stream = rng if rng is not None else np.random.default_rng()
 
     def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
-        total = {key: np.zeros_like(value) for key, value in params.items()}
-        for _ in range(cfg.directions):
-            v = _directions.draw(params, stream, "gaussian")
-            slope = directional_derivative(params, v, x, t, log_eps)
-            for key, value in v.items():
-                total[key] += slope * value
-        grads = {key: value / cfg.directions for key, value in total.items()}
+        grads = _directions.averaged(
+            params, cfg.directions, lambda: _directions.draw(params, stream, "gaussian"),
+            lambda v: directional_derivative(params, v, x, t, log_eps))
         return GradientResult(grads, loss_evals=cfg.directions)
 
     return estimate
