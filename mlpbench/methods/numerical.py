@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from mlpbench import methods
 from mlpbench.errors import ConfigError
 from mlpbench.methods.base import Estimator, GradientResult
 from mlpbench.model import PARAM_KEYS, Params, loss, loss_value, param_count
@@ -43,8 +44,6 @@ SCHEMES = ("central", "forward", "backward", "richardson", "complex_step")
 ENGINES = ("incremental", "naive")
 COMPLEX_STEP_H = 1e-20
 """The complex step's default h: far below any cancellation, far above underflow."""
-DEFAULT_H = 1e-4
-"""Every other scheme's default h, the seed's."""
 
 
 @dataclass
@@ -58,7 +57,7 @@ class Config:
 
 def default_h(cfg) -> float:
     """The step h for ``cfg`` when the user sets none: 1e-20 for the complex step, else 1e-4."""
-    return COMPLEX_STEP_H if getattr(cfg, "scheme", None) == "complex_step" else DEFAULT_H
+    return COMPLEX_STEP_H if getattr(cfg, "scheme", None) == "complex_step" else methods.DEFAULT_H
 
 
 def _loss_with(
