@@ -84,11 +84,26 @@ def _complex_dtype(dtype: np.dtype) -> np.dtype:
 
 
 @numba.njit(cache=True, inline="always")
+def _exp_series(d, c):
+    """1 + d + d^2/2 + ... + d^5/120: exp(d) to full precision for |d| <= SERIES_LIMIT, real or
+    complex."""
+    return c[_ONE] + d * (c[_ONE] + d * (c[_HALF] + d * (c[_SIXTH] + d * (c[_24TH]
+                                                                     + d * c[_120TH]))))
+
+
+@numba.njit(cache=True, inline="always")
+def _denominator_series(m, dz, c):
+    """sum_n dz^n / n! * M_n for n <= 5: the softmax denominator after hidden unit j moved by dz
+    (see ``_loss_all_logits_moved``)."""
+    return m[0] + dz * (m[1] + dz * (c[_HALF] * m[2] + dz * (c[_SIXTH] * m[3] + dz * (
+        c[_24TH] * m[4] + dz * c[_120TH] * m[5]))))
+
+
+@numba.njit(cache=True, inline="always")
 def _exp_small(d, c):
     """exp(d) to full precision: the series for tiny |d|, the library function otherwise."""
     if abs(d) <= c[_LIMIT]:
-        return c[_ONE] + d * (c[_ONE] + d * (c[_HALF] + d * (c[_SIXTH] + d * (c[_24TH]
-                                                                         + d * c[_120TH]))))
+        return _exp_series(d, c)
     return math.exp(d)
 
 
@@ -102,9 +117,7 @@ def _loss_all_logits_moved(e, t, moments, wmax, b, w2, j, dz, c):
     multiply-adds instead of fifty. Otherwise each term is computed with the library exp.
     """
     if abs(dz) * wmax[j] <= c[_LIMIT]:
-        m = moments[b, j]
-        total = m[0] + dz * (m[1] + dz * (c[_HALF] * m[2] + dz * (c[_SIXTH] * m[3] + dz * (
-            c[_24TH] * m[4] + dz * c[_120TH] * m[5]))))
+        total = _denominator_series(moments[b, j], dz, c)
     else:
         total = e[0, 0] * 0
         for k in range(e.shape[1]):
@@ -199,8 +212,7 @@ def _log_args(ej, zj, factors, first, count, m0, m1, m2, m3, m4, m5, ey, wy, c, 
         largest = max(largest, abs(dz))
         total = m0 + dz * (m1 + dz * (m2 + dz * (m3 + dz * (m4 + dz * m5))))
         d = dz * wy
-        f = c[_ONE] + d * (c[_ONE] + d * (c[_HALF] + d * (c[_SIXTH] + d * (c[_24TH]
-                                                                      + d * c[_120TH]))))
+        f = _exp_series(d, c)
         out[q] = ey * f / total + c[_LOG_EPS]
     return largest
 
@@ -327,8 +339,7 @@ def _inverse(w, c):
 def _exp_small_complex(d, c):
     """exp(d) for complex d: the series for tiny |d| (as valid for complex d), else cmath.exp."""
     if abs(d) <= c[_LIMIT]:
-        return c[_ONE] + d * (c[_ONE] + d * (c[_HALF] + d * (c[_SIXTH] + d * (c[_24TH]
-                                                                         + d * c[_120TH]))))
+        return _exp_series(d, c)
     return cmath.exp(d)
 
 
@@ -342,9 +353,7 @@ def _imag_log(w):
 def _complex_loss_all_logits_moved(e, t, moments, wmax, b, w2, j, dz, c, cc):
     """``_loss_all_logits_moved`` for a complex ``dz``: sample b's complex loss."""
     if abs(dz) * wmax[j] <= c[_LIMIT]:
-        m = moments[b, j]
-        total = m[0] + dz * (m[1] + dz * (c[_HALF] * m[2] + dz * (c[_SIXTH] * m[3] + dz * (
-            c[_24TH] * m[4] + dz * c[_120TH] * m[5]))))
+        total = _denominator_series(moments[b, j], dz, c)
     else:
         total = cc[_CZERO]
         for k in range(e.shape[1]):
@@ -386,8 +395,7 @@ def _complex_log_args(ej, zj, rotations, first, count, m0, m1, m2, m3, m4, m5, e
         largest_im = max(largest_im, abs(dz.imag))
         total = m0 + dz * (m1 + dz * (m2 + dz * (m3 + dz * (m4 + dz * m5))))
         d = dz * wy
-        f = c[_ONE] + d * (c[_ONE] + d * (c[_HALF] + d * (c[_SIXTH] + d * (c[_24TH]
-                                                                      + d * c[_120TH]))))
+        f = _exp_series(d, c)
         out[q] = ey * f * _inverse(total, c) + c[_LOG_EPS]
     return math.hypot(largest_re, largest_im)
 
