@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from tabulate import tabulate
 from threadpoolctl import threadpool_limits
 
@@ -75,32 +74,7 @@ TRAIN_LR = 0.1
 """The seed's protocol, which the trained weights follow whatever ``--batch-size`` says."""
 LOG_EPS = 1e-7
 
-GRADCHECK_SCHEMA = pa.schema(
-    [
-        pa.field("measurement_id", pa.string()),
-        pa.field("weights", pa.string()),
-        pa.field("trained_epochs", pa.int64()),
-        pa.field("scheme", pa.string()),
-        pa.field("dtype", pa.string()),
-        pa.field("h", pa.float64()),
-        pa.field("rel_err", pa.float64()),
-        pa.field("cos", pa.float64()),
-        pa.field("max_abs_err", pa.float64()),
-        pa.field("grad_time_s", pa.float64()),
-        pa.field("loss_evals", pa.int64()),
-        pa.field("dataset", pa.string()),
-        pa.field("n_train", pa.int64()),
-        pa.field("batch_size", pa.int64()),
-        pa.field("hidden_size", pa.int64()),
-        pa.field("seed", pa.int64()),
-        pa.field("log_eps", pa.float64()),
-        pa.field("measured_at", pa.timestamp("us", tz="UTC")),
-        *results.ENVIRONMENT_FIELDS,
-    ]
-)
-"""One row per (weights, scheme, dtype, h). ``trained_epochs`` is the number of backprop epochs
-the weights had (0 for ``init``); rel_err, cos and max_abs_err are NaN where the gradient had a
-non-finite entry."""
+GRADCHECK_SCHEMA = results.GRADCHECK_SCHEMA
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 from tabulate import tabulate
 from threadpoolctl import threadpool_limits
 
@@ -71,34 +70,7 @@ H = 1e-4
 LOG_EPS = 1e-7
 SEED = 0
 
-SCALING_SCHEMA = pa.schema(
-    [
-        pa.field("measurement_id", pa.string()),
-        pa.field("engine", pa.string()),
-        pa.field("method", pa.string()),
-        pa.field("scheme", pa.string()),
-        pa.field("h", pa.float64()),
-        pa.field("dataset", pa.string()),
-        pa.field("hidden_size", pa.int64()),
-        pa.field("batch_size", pa.int64()),
-        pa.field("param_count", pa.int64()),
-        pa.field("dtype", pa.string()),
-        pa.field("seed", pa.int64()),
-        pa.field("seconds_per_step_median", pa.float64()),
-        pa.field("seconds_per_step_min", pa.float64()),
-        pa.field("repeats", pa.int64()),
-        pa.field("sampled_params", pa.int64()),
-        pa.field("extrapolated", pa.bool_()),
-        pa.field("measured_at", pa.timestamp("us", tz="UTC")),
-        pa.field("numba_threads", pa.int64()),
-        pa.field("blas_threads_env", pa.string()),
-        pa.field("load_avg_1m", pa.float64()),
-        *results.ENVIRONMENT_FIELDS,
-    ]
-)
-"""One row per (engine, hidden size, batch size). ``sampled_params`` is null where the whole
-gradient was timed; ``blas_threads_env`` is the BLAS thread count in force (null: the
-library's default, usually every core; the numerical engines run with one, as in runs)."""
+SCALING_SCHEMA = results.SCALING_SCHEMA
 
 BLAS_THREAD_VARS: tuple[str, ...] = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 

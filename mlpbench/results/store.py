@@ -6,10 +6,9 @@ with ``pd.read_parquet(results_dir / "curves")``. Every file is written under a 
 temporary name, fsynced and renamed into place, so a reader never sees half a file (parquet
 readers skip names starting with "." or "_"). The runs file is written last: a curves file
 without its runs file is an interrupted write and is ignored by ``read_results``. Names are
-unique per attempt, so nothing is ever overwritten or appended to.
-
-Both schemas are explicit, so a column that is null in one run (h for backprop) and a number in
-another still reads as one dataset.
+unique per attempt, so nothing is ever overwritten or appended to. The studies (scaling,
+gradcheck) write one file per invocation into their own folders, read back by
+``read_measurements``. The schemas of all four formats are in ``schemas``.
 """
 
 from __future__ import annotations
@@ -17,98 +16,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import secrets
-import subprocess
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlpbench.errors import ResultsError
-
-CONFIG_FIELDS: list[pa.Field] = [
-    pa.field("run_id", pa.string()),
-    pa.field("attempt_id", pa.string()),
-    pa.field("method", pa.string()),
-    pa.field("scheme", pa.string()),
-    pa.field("engine", pa.string()),
-    pa.field("options", pa.string()),
-    pa.field("h", pa.float64()),
-    pa.field("dataset", pa.string()),
-    pa.field("n_train", pa.int64()),
-    pa.field("n_test", pa.int64()),
-    pa.field("hidden_size", pa.int64()),
-    pa.field("batch_size", pa.int64()),
-    pa.field("lr", pa.float64()),
-    pa.field("epochs", pa.int64()),
-    pa.field("steps_per_epoch", pa.int64()),
-    pa.field("seed", pa.int64()),
-    pa.field("dtype", pa.string()),
-    pa.field("log_eps", pa.float64()),
-]
-
-ENVIRONMENT_FIELDS: list[pa.Field] = [
-    pa.field("numpy_version", pa.string()),
-    pa.field("blas", pa.string()),
-    pa.field("cpu_count", pa.int64()),
-    pa.field("cpu_model", pa.string()),
-    pa.field("platform", pa.string()),
-    pa.field("python_version", pa.string()),
-    pa.field("git_revision", pa.string()),
-]
-"""Where a measurement ran: the columns ``environment()`` fills."""
-
-CURVES_SCHEMA = pa.schema(
-    [
-        *CONFIG_FIELDS,
-        pa.field("epoch", pa.int64()),
-        pa.field("step", pa.int64()),
-        pa.field("loss", pa.float64()),
-        pa.field("test_acc", pa.float64()),
-        pa.field("elapsed_s", pa.float64()),
-        pa.field("grad_time_s", pa.float64()),
-        pa.field("loss_evals", pa.int64()),
-        pa.field("grad_cos", pa.float64()),
-        pa.field("grad_rel_err", pa.float64()),
-        pa.field("fidelity_time_s", pa.float64()),
-        pa.field("status", pa.string()),
-    ]
-)
-
-RUNS_SCHEMA = pa.schema(
-    [
-        *CONFIG_FIELDS,
-        pa.field("param_count", pa.int64()),
-        pa.field("epochs_done", pa.int64()),
-        pa.field("final_loss", pa.float64()),
-        pa.field("final_test_acc", pa.float64()),
-        pa.field("elapsed_s", pa.float64()),
-        pa.field("grad_time_s", pa.float64()),
-        pa.field("loss_evals", pa.int64()),
-        pa.field("grad_time_per_step_s", pa.float64()),
-        pa.field("loss_evals_per_step", pa.float64()),
-        pa.field("fidelity_every", pa.int64()),
-        pa.field("fidelity_time_s", pa.float64()),
-        pa.field("status", pa.string()),
-        pa.field("error", pa.string()),
-        pa.field("started_at", pa.timestamp("us", tz="UTC")),
-        *ENVIRONMENT_FIELDS,
-    ]
-)
-
-STATUSES = ("ok", "diverged", "failed")
-
-LATER_COLUMNS = frozenset(
-    {"options", "grad_cos", "grad_rel_err", "fidelity_time_s", "fidelity_every"}
-)
-"""Columns added after the first results were written: files without them read as null."""
+from mlpbench.results.schemas import CURVES_SCHEMA, LATER_COLUMNS, RUNS_SCHEMA
 
 
 def run_id_for(config: dict[str, Any]) -> str:
@@ -125,58 +45,6 @@ def run_id_for(config: dict[str, Any]) -> str:
 def new_attempt_id() -> str:
     """A unique id for one execution of a config, so two executions never share a file."""
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
-
-
-@cache
-def _blas() -> str:
-    try:
-        deps = np.show_config(mode="dicts")["Build Dependencies"]
-        blas = deps.get("blas", {})
-        return f"{blas.get('name', 'unknown')} {blas.get('version', '')}".strip()
-    except Exception:  # numpy's config layout is informational and may change
-        return "unknown"
-
-
-@cache
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-@cache
-def _git_revision() -> str | None:
-    """The revision of the checkout the code runs from, with "-dirty" for local changes."""
-    here = Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True,
-            text=True, timeout=5, check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-            capture_output=True, text=True, timeout=5, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{rev}-dirty" if dirty else rev
-
-
-def environment() -> dict[str, Any]:
-    """Where a run ran: the environment columns of the runs table."""
-    return {
-        "numpy_version": np.__version__,
-        "blas": _blas(),
-        "cpu_count": os.cpu_count(),
-        "cpu_model": _cpu_model(),
-        "platform": platform.platform(),
-        "python_version": platform.python_version(),
-        "git_revision": _git_revision(),
-    }
 
 
 def ensure_writable(
@@ -320,3 +188,38 @@ def attempts_of(results_dir: Path, run_id: str) -> list[dict[str, Any]]:
         except (pa.ArrowException, OSError, ValueError):
             continue  # the report names unreadable files; here they are simply not a result
     return sorted(rows, key=lambda row: row["started_at"])
+
+
+def read_measurements(
+    folder: Path, schema: pa.Schema, bad_files: list[tuple[Path, str]]
+) -> pd.DataFrame:
+    """Every row of a study's folder (scaling, gradcheck); an empty frame when there is none.
+
+    A missing folder is not an error: the studies are optional, and a report without them
+    simply has no section for them. Read file by file, as for runs: a file that is not a result
+    of ``schema`` is added to ``bad_files`` and left out, so one stray file never hides the rest.
+    """
+    return _read_folder(Path(folder), schema, bad_files).to_pandas()
+
+
+@dataclass(frozen=True, eq=False)
+class Attempts:
+    """The attempt kept for each run_id, and the attempts set aside as duplicates."""
+
+    kept: pd.DataFrame
+    set_aside: pd.DataFrame
+
+
+def select_attempts(runs: pd.DataFrame) -> Attempts:
+    """Keep one attempt per run_id: the latest ok one, else the latest of any status.
+
+    The same config and seed run twice gives two attempts of one run_id; counting both would
+    weigh that seed twice in a mean. Earlier or non-ok attempts are returned, not discarded,
+    so a reader can say how many were set aside.
+    """
+    order = runs.assign(_ok=runs["status"].eq("ok")).sort_values(
+        ["_ok", "started_at", "attempt_id"], na_position="first", kind="stable"
+    )
+    kept = order.groupby("run_id", sort=False).tail(1).drop(columns="_ok")
+    set_aside = runs[~runs["attempt_id"].isin(kept["attempt_id"])]
+    return Attempts(kept=kept.reset_index(drop=True), set_aside=set_aside.reset_index(drop=True))

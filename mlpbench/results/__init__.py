@@ -1,0 +1,42 @@
+"""Everything mlpbench writes and reads back: the formats (``schemas``), the atomic writers,
+readers and attempt selection (``store``), and the environment columns (``environment``).
+
+Training and the studies write through this package; the report reads through it alone, so
+rendering a report needs neither the training stack nor Hydra.
+"""
+
+from mlpbench.results.environment import environment
+from mlpbench.results.schemas import (
+    CONFIG_FIELDS,
+    CURVES_SCHEMA,
+    ENVIRONMENT_FIELDS,
+    GRADCHECK_SCHEMA,
+    GRADCHECK_WEIGHTS,
+    LATER_COLUMNS,
+    RUNS_SCHEMA,
+    SCALING_SCHEMA,
+)
+from mlpbench.results.store import (
+    Attempts,
+    attempts_of,
+    ensure_writable,
+    new_attempt_id,
+    read_measurements,
+    read_results,
+    read_table,
+    result_files,
+    run_id_for,
+    select_attempts,
+    write_atomic,
+    write_measurements,
+    write_run,
+    write_table,
+)
+
+__all__ = [
+    "CONFIG_FIELDS", "CURVES_SCHEMA", "ENVIRONMENT_FIELDS", "GRADCHECK_SCHEMA",
+    "GRADCHECK_WEIGHTS", "LATER_COLUMNS", "RUNS_SCHEMA", "SCALING_SCHEMA", "Attempts",
+    "attempts_of", "ensure_writable", "environment", "new_attempt_id", "read_measurements",
+    "read_results", "read_table", "result_files", "run_id_for", "select_attempts",
+    "write_atomic", "write_measurements", "write_run", "write_table",
+]

@@ -1,0 +1,152 @@
+"""Every on-disk format of mlpbench: the pyarrow schema of each parquet table it writes.
+
+- ``CURVES_SCHEMA``: one row per epoch of a run (``results_dir/curves``);
+- ``RUNS_SCHEMA``: one row per run attempt (``results_dir/runs``), its commit record;
+- ``SCALING_SCHEMA``: one row per (engine, hidden size, batch size) timed by the scaling study
+  (``results_dir/scaling``);
+- ``GRADCHECK_SCHEMA``: one row per (weights, scheme, dtype, h) of the h error curve
+  (``results_dir/gradcheck``).
+
+Explicit schemas let a column that is null in one file (h for backprop) and a number in another
+read as one dataset. The writers (training, the studies) and the one reader (the report) both
+import them from here, so a reader never needs the code that measured.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+CONFIG_FIELDS: list[pa.Field] = [
+    pa.field("run_id", pa.string()),
+    pa.field("attempt_id", pa.string()),
+    pa.field("method", pa.string()),
+    pa.field("scheme", pa.string()),
+    pa.field("engine", pa.string()),
+    pa.field("options", pa.string()),
+    pa.field("h", pa.float64()),
+    pa.field("dataset", pa.string()),
+    pa.field("n_train", pa.int64()),
+    pa.field("n_test", pa.int64()),
+    pa.field("hidden_size", pa.int64()),
+    pa.field("batch_size", pa.int64()),
+    pa.field("lr", pa.float64()),
+    pa.field("epochs", pa.int64()),
+    pa.field("steps_per_epoch", pa.int64()),
+    pa.field("seed", pa.int64()),
+    pa.field("dtype", pa.string()),
+    pa.field("log_eps", pa.float64()),
+]
+
+ENVIRONMENT_FIELDS: list[pa.Field] = [
+    pa.field("numpy_version", pa.string()),
+    pa.field("blas", pa.string()),
+    pa.field("cpu_count", pa.int64()),
+    pa.field("cpu_model", pa.string()),
+    pa.field("platform", pa.string()),
+    pa.field("python_version", pa.string()),
+    pa.field("git_revision", pa.string()),
+]
+"""Where a measurement ran: the columns ``environment()`` fills."""
+
+CURVES_SCHEMA = pa.schema(
+    [
+        *CONFIG_FIELDS,
+        pa.field("epoch", pa.int64()),
+        pa.field("step", pa.int64()),
+        pa.field("loss", pa.float64()),
+        pa.field("test_acc", pa.float64()),
+        pa.field("elapsed_s", pa.float64()),
+        pa.field("grad_time_s", pa.float64()),
+        pa.field("loss_evals", pa.int64()),
+        pa.field("grad_cos", pa.float64()),
+        pa.field("grad_rel_err", pa.float64()),
+        pa.field("fidelity_time_s", pa.float64()),
+        pa.field("status", pa.string()),
+    ]
+)
+
+RUNS_SCHEMA = pa.schema(
+    [
+        *CONFIG_FIELDS,
+        pa.field("param_count", pa.int64()),
+        pa.field("epochs_done", pa.int64()),
+        pa.field("final_loss", pa.float64()),
+        pa.field("final_test_acc", pa.float64()),
+        pa.field("elapsed_s", pa.float64()),
+        pa.field("grad_time_s", pa.float64()),
+        pa.field("loss_evals", pa.int64()),
+        pa.field("grad_time_per_step_s", pa.float64()),
+        pa.field("loss_evals_per_step", pa.float64()),
+        pa.field("fidelity_every", pa.int64()),
+        pa.field("fidelity_time_s", pa.float64()),
+        pa.field("status", pa.string()),
+        pa.field("error", pa.string()),
+        pa.field("started_at", pa.timestamp("us", tz="UTC")),
+        *ENVIRONMENT_FIELDS,
+    ]
+)
+
+LATER_COLUMNS = frozenset(
+    {"options", "grad_cos", "grad_rel_err", "fidelity_time_s", "fidelity_every"}
+)
+"""Columns added after the first results were written: files without them read as null."""
+
+
+SCALING_SCHEMA = pa.schema(
+    [
+        pa.field("measurement_id", pa.string()),
+        pa.field("engine", pa.string()),
+        pa.field("method", pa.string()),
+        pa.field("scheme", pa.string()),
+        pa.field("h", pa.float64()),
+        pa.field("dataset", pa.string()),
+        pa.field("hidden_size", pa.int64()),
+        pa.field("batch_size", pa.int64()),
+        pa.field("param_count", pa.int64()),
+        pa.field("dtype", pa.string()),
+        pa.field("seed", pa.int64()),
+        pa.field("seconds_per_step_median", pa.float64()),
+        pa.field("seconds_per_step_min", pa.float64()),
+        pa.field("repeats", pa.int64()),
+        pa.field("sampled_params", pa.int64()),
+        pa.field("extrapolated", pa.bool_()),
+        pa.field("measured_at", pa.timestamp("us", tz="UTC")),
+        pa.field("numba_threads", pa.int64()),
+        pa.field("blas_threads_env", pa.string()),
+        pa.field("load_avg_1m", pa.float64()),
+        *ENVIRONMENT_FIELDS,
+    ]
+)
+"""One row per (engine, hidden size, batch size). ``sampled_params`` is null where the whole
+gradient was timed; ``blas_threads_env`` is the BLAS thread count in force (null: the
+library's default, usually every core; the numerical engines run with one, as in runs)."""
+
+GRADCHECK_SCHEMA = pa.schema(
+    [
+        pa.field("measurement_id", pa.string()),
+        pa.field("weights", pa.string()),
+        pa.field("trained_epochs", pa.int64()),
+        pa.field("scheme", pa.string()),
+        pa.field("dtype", pa.string()),
+        pa.field("h", pa.float64()),
+        pa.field("rel_err", pa.float64()),
+        pa.field("cos", pa.float64()),
+        pa.field("max_abs_err", pa.float64()),
+        pa.field("grad_time_s", pa.float64()),
+        pa.field("loss_evals", pa.int64()),
+        pa.field("dataset", pa.string()),
+        pa.field("n_train", pa.int64()),
+        pa.field("batch_size", pa.int64()),
+        pa.field("hidden_size", pa.int64()),
+        pa.field("seed", pa.int64()),
+        pa.field("log_eps", pa.float64()),
+        pa.field("measured_at", pa.timestamp("us", tz="UTC")),
+        *ENVIRONMENT_FIELDS,
+    ]
+)
+"""One row per (weights, scheme, dtype, h). ``trained_epochs`` is the number of backprop epochs
+the weights had (0 for ``init``); rel_err, cos and max_abs_err are NaN where the gradient had a
+non-finite entry."""
+
+GRADCHECK_WEIGHTS: tuple[str, ...] = ("init", "trained")
+"""The values of the gradcheck ``weights`` column, in the order they are shown."""
