@@ -19,8 +19,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from mlpbench import methods
 from mlpbench.data import DATASETS
 from mlpbench.errors import ConfigError
-
-DTYPES = ("float64", "float32")
+from mlpbench.problem import DTYPES
 
 
 @dataclass
@@ -67,8 +66,8 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     store.store(name="run_schema", node=RunConfig)
     store.store(group="dataset", name="dataset_schema", node=DatasetConfig)
-    for name, module in methods.available().items():
-        store.store(group="method", name=f"{name}_schema", node=module.Config)
+    for name, method in methods.available().items():
+        store.store(group="method", name=f"{name}_schema", node=method.Config)
 
 
 @dataclass(frozen=True)
@@ -103,12 +102,11 @@ def _require(ok: bool, message: str) -> None:
 
 def settings_from(cfg: DictConfig) -> RunSettings:
     """Check every range Hydra's types cannot express; return plain, validated settings."""
-    method_module = methods.get(cfg.method.name)
+    method = methods.get(cfg.method.name)
     method_cfg = OmegaConf.to_object(cfg.method)
-    if not isinstance(method_cfg, method_module.Config):
-        method_cfg = method_module.Config(**method_cfg)
-    if hasattr(method_module, "check"):
-        method_module.check(method_cfg)
+    if not isinstance(method_cfg, method.Config):
+        method_cfg = method.Config(**method_cfg)
+    method.check(method_cfg)
     _require(cfg.dataset.name in DATASETS,
              f"dataset: unknown '{cfg.dataset.name}'; allowed: {', '.join(DATASETS)}")
     _require(cfg.epochs >= 1, f"epochs: must be an integer >= 1, got {cfg.epochs}")
@@ -129,10 +127,9 @@ def settings_from(cfg: DictConfig) -> RunSettings:
     _require(cfg.seed >= 0, f"seed: must be an integer >= 0, got {cfg.seed}")
     _require(cfg.dtype in DTYPES,
              f"dtype: unknown '{cfg.dtype}'; allowed: {', '.join(DTYPES)}")
-    default_h, default_lr = methods.defaults(method_cfg)
     fidelity_every = cfg.fidelity_every
-    if fidelity_every is None:
-        fidelity_every = 0 if method_module.NAME == "backprop" else 1
+    if fidelity_every is None:  # the reference's own gradient needs no comparison
+        fidelity_every = 0 if method.NAME == methods.REFERENCE else 1
     return RunSettings(
         method=method_cfg,
         dataset=cfg.dataset.name,
@@ -141,8 +138,8 @@ def settings_from(cfg: DictConfig) -> RunSettings:
         epochs=cfg.epochs,
         steps_per_epoch=cfg.steps_per_epoch,
         batch_size=cfg.batch_size,
-        lr=default_lr if cfg.lr is None else cfg.lr,
-        h=default_h if cfg.h is None else cfg.h,
+        lr=method.default_lr(method_cfg) if cfg.lr is None else cfg.lr,
+        h=method.default_h(method_cfg) if cfg.h is None else cfg.h,
         seed=cfg.seed,
         dtype=cfg.dtype,
         log_eps=cfg.log_eps,

@@ -1,8 +1,9 @@
 """Registry of gradient methods: every module here that defines ``NAME`` is a method.
 
-Adding a method means adding one module (see ``base.py`` for what it defines) and one
-``conf/method/NAME.yaml``; the registry finds the module, and ``schema_nodes`` hands its
-``Config`` to Hydra's ConfigStore so that the yaml is type-checked.
+Adding a method means adding one module (see ``base.py`` for the ``GradientMethod`` protocol it
+satisfies) and one ``conf/method/NAME.yaml``; the registry finds the module, and
+``config.register_configs`` hands its ``Config`` to Hydra's ConfigStore so that the yaml is
+type-checked.
 """
 
 from __future__ import annotations
@@ -15,51 +16,50 @@ from types import ModuleType
 from typing import Any
 
 from mlpbench.errors import ConfigError
-from mlpbench.methods.base import Estimator, GradientResult, MethodLabels
+from mlpbench.methods.base import (
+    DEFAULT_H,
+    DEFAULT_LR,
+    Estimator,
+    GradientMethod,
+    GradientResult,
+    MethodLabels,
+    missing_members,
+)
 
 __all__ = [
-    "Estimator", "GradientResult", "MethodLabels", "available", "defaults", "get", "labels",
-    "options_text",
+    "DEFAULT_H", "DEFAULT_LR", "REFERENCE", "Estimator", "GradientMethod", "GradientResult",
+    "MethodLabels", "available", "get", "labels", "options_text",
 ]
+
+REFERENCE = "backprop"
+"""The method every other one is measured against: its gradient is exact."""
 
 
 @cache
-def available() -> dict[str, ModuleType]:
-    """All method modules in this package, keyed by their ``NAME``."""
-    found: dict[str, ModuleType] = {}
+def available() -> dict[str, GradientMethod]:
+    """All method modules in this package, keyed by their ``NAME``.
+
+    A module that defines ``NAME`` but not the rest of ``GradientMethod`` is a bug, reported
+    here by name rather than later as an AttributeError in the middle of a run.
+    """
+    found: dict[str, GradientMethod] = {}
     for info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        if hasattr(module, "NAME"):
-            found[module.NAME] = module
+        module: ModuleType = importlib.import_module(f"{__name__}.{info.name}")
+        if not hasattr(module, "NAME"):
+            continue  # a helper module (base, _directions, _incremental)
+        missing = missing_members(module)
+        if missing:
+            raise TypeError(f"method module {module.__name__} lacks {', '.join(missing)}")
+        found[module.NAME] = module
     return dict(sorted(found.items()))
 
 
-def get(name: str) -> ModuleType:
+def get(name: str) -> GradientMethod:
     """The module implementing ``method=name``, or a one-line error listing the choices."""
     methods = available()
     if name not in methods:
         raise ConfigError(f"method: unknown '{name}'; allowed: {', '.join(methods)}")
     return methods[name]
-
-
-DEFAULT_H = 1e-4
-DEFAULT_LR = 0.1
-
-
-def defaults(method_cfg: Any) -> tuple[float, float]:
-    """The step h and learning rate a method runs with when the user sets neither.
-
-    A module may define ``default_h(cfg)`` (the step can depend on the scheme: the complex step
-    wants 1e-20) and ``default_lr(cfg)`` (a one-direction random estimate is too noisy for the
-    seed's lr); otherwise the seed's h = 1e-4 and lr = 0.1 apply.
-    """
-    module = get(method_cfg.name)
-    default_h = getattr(module, "default_h", None)
-    default_lr = getattr(module, "default_lr", None)
-    return (
-        default_h(method_cfg) if default_h is not None else DEFAULT_H,
-        default_lr(method_cfg) if default_lr is not None else DEFAULT_LR,
-    )
 
 
 LABEL_FIELDS = ("name", "scheme", "engine")

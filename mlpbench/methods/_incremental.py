@@ -24,8 +24,8 @@ softmax, so this differs from the naive loop (which re-takes the maximum of the 
 logits) only by rounding. Arithmetic stays in the parameters' dtype. Kernels are compiled by
 numba once per dtype (cached on disk) and run their outer loops in parallel over hidden units.
 
-Richardson extrapolation is two central gradients D, at h and h/2, combined as
-(4 D(h/2) - D(h)) / 3.
+Richardson extrapolation, two central gradients D at h and h/2 combined as
+(4 D(h/2) - D(h)) / 3, is done once for both engines by ``numerical.gradient``.
 
 The complex step (``scheme=complex_step``) has kernels of its own with the same structure: the
 unperturbed state (pre-activations, z, the exponentials, their totals and moments) stays real
@@ -484,12 +484,11 @@ def sample_steps(values: np.ndarray, value_ptr: np.ndarray, h) -> np.ndarray:
 def incremental_gradient(
     params: Params, x: np.ndarray, t: np.ndarray, *, h: float, scheme: str, log_eps: float
 ) -> GradientResult:
-    """Finite-difference gradient equal to ``naive_gradient``'s to rounding, computed fast."""
-    if scheme == "richardson":
-        coarse = incremental_gradient(params, x, t, h=h, scheme="central", log_eps=log_eps)
-        fine = incremental_gradient(params, x, t, h=h / 2, scheme="central", log_eps=log_eps)
-        grads = {k: (4 * fine.grads[k] - coarse.grads[k]) / 3 for k in coarse.grads}
-        return GradientResult(grads, loss_evals=coarse.loss_evals + fine.loss_evals)
+    """Finite-difference gradient equal to ``naive_gradient``'s to rounding, computed fast.
+
+    ``scheme`` is central, forward, backward or complex_step; Richardson, two central gradients
+    combined, is ``numerical.gradient``'s for both engines.
+    """
     dtype = params["W1"].dtype
     x = np.ascontiguousarray(x, dtype=dtype)
     t = np.ascontiguousarray(t, dtype=dtype)

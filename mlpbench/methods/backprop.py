@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlpbench.methods.base import Estimator, GradientResult
+from mlpbench.methods.base import DEFAULT_H, DEFAULT_LR, Estimator, GradientResult
 from mlpbench.model import Params, hidden, softmax
 
 NAME = "backprop"
 USES_H = False
+SINGLE_THREADED_BLAS = False
 
 
 @dataclass
@@ -24,6 +25,20 @@ class Config:
     """Schema of ``conf/method/backprop.yaml``: backprop has nothing to configure."""
 
     name: str = NAME
+
+
+def check(cfg: Config) -> None:
+    """Nothing to check: backprop has no options."""
+
+
+def default_h(cfg: Config) -> float:
+    """Unused (``USES_H`` is false): the seed's step, so settings always hold a number."""
+    return DEFAULT_H
+
+
+def default_lr(cfg: Config) -> float:
+    """The seed's learning rate, 0.1."""
+    return DEFAULT_LR
 
 
 def gradient(params: Params, x: np.ndarray, t: np.ndarray, log_eps: float) -> Params:

@@ -1,17 +1,18 @@
-"""The one interface every gradient method implements.
+"""The one interface every gradient method implements: ``GradientMethod``.
 
-A method is a module in ``mlpbench.methods`` that defines:
+A method is a module in ``mlpbench.methods`` that satisfies the ``GradientMethod`` protocol
+(the registry checks every module it finds, and a test checks every registered method):
 
 - ``NAME``: the value of ``method=`` that selects it (and the name of ``conf/method/NAME.yaml``);
 - ``Config``: a dataclass, the schema of ``conf/method/NAME.yaml`` (Hydra rejects unknown keys);
 - ``USES_H``: whether the top-level step ``h`` means anything to it;
-- optionally ``SINGLE_THREADED_BLAS = True``: runs of it limit BLAS to one thread (for methods
-  that parallelise themselves);
-- optionally ``check(cfg)``: raises ``ConfigError`` naming the key and what is allowed when an
-  option is out of range; the harness calls it while validating a run or every job of a sweep,
-  before anything runs;
-- optionally ``default_h(cfg)`` and ``default_lr(cfg)``: the step and learning rate used when the
-  user gives none (otherwise 1e-4 and 0.1, the seed's);
+- ``SINGLE_THREADED_BLAS``: whether runs of it limit BLAS to one thread (for methods that
+  parallelise themselves);
+- ``check(cfg)``: raises ``ConfigError`` naming the key and what is allowed when an option is out
+  of range; the harness calls it while validating a run or every job of a sweep, before
+  anything runs;
+- ``default_h(cfg)`` and ``default_lr(cfg)``: the step and learning rate used when the user gives
+  none (``DEFAULT_H`` and ``DEFAULT_LR``, the seed's, unless the method has a reason);
 - ``make_estimator(cfg, h, log_eps, rng) -> Estimator``: checks ``cfg`` and returns the function
   that computes gradients. ``rng`` is the run's own stream for random directions, derived from
   the run's seed apart from the streams of the initial weights and the batches; deterministic
@@ -29,10 +30,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from mlpbench.model import Params
+
+DEFAULT_H = 1e-4
+"""The seed's finite-difference step."""
+DEFAULT_LR = 0.1
+"""The seed's learning rate."""
 
 
 @dataclass(frozen=True)
@@ -59,3 +66,35 @@ class MethodLabels:
     scheme: str | None
     engine: str | None
     options: str | None = None
+
+
+@runtime_checkable
+class GradientMethod(Protocol):
+    """What a method module defines (see the module docstring); modules satisfy it structurally."""
+
+    NAME: str
+    USES_H: bool
+    SINGLE_THREADED_BLAS: bool
+    Config: type
+
+    def check(self, cfg: Any) -> None:
+        """Raise ``ConfigError`` naming the first option out of range."""
+
+    def default_h(self, cfg: Any) -> float:
+        """The step h when the user sets none."""
+
+    def default_lr(self, cfg: Any) -> float:
+        """The learning rate when the user sets none."""
+
+    def make_estimator(
+        self, cfg: Any, h: float, log_eps: float, rng: np.random.Generator | None = None
+    ) -> Estimator:
+        """Check ``cfg`` and return the gradient function bound to it, h and ``rng``."""
+
+
+def missing_members(module: object) -> list[str]:
+    """The ``GradientMethod`` members ``module`` does not define (empty when it satisfies it)."""
+    members = [*GradientMethod.__annotations__,
+               *(name for name, value in vars(GradientMethod).items()
+                 if callable(value) and not name.startswith("_"))]
+    return [name for name in members if not hasattr(module, name)]

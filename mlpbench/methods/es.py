@@ -21,6 +21,7 @@ from mlpbench.model import Params, loss
 
 NAME = "es"
 USES_H = True
+SINGLE_THREADED_BLAS = False
 
 
 @dataclass
@@ -39,7 +40,7 @@ def default_h(cfg: Config) -> float:
 
 def default_lr(cfg: Config) -> float:
     """0.1 on raw losses (as SPSA with 10 or more directions); 0.003 with rank shaping, whose
-    estimate is scaled by ranks, not by the loss (measured, README "Methods")."""
+    estimate is scaled by ranks, not by the loss (measured, README "Gradient methods")."""
     return 0.003 if cfg.rank_shaping else _directions.learning_rate(cfg.population)
 
 

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlpbench.methods import _directions
-from mlpbench.methods.base import Estimator, GradientResult
+from mlpbench.methods.base import DEFAULT_H, Estimator, GradientResult
 from mlpbench.model import Params, loss_value
 
 NAME = "forward_gradient"
 USES_H = False
+SINGLE_THREADED_BLAS = False
 COMPLEX_STEP = 1e-20
 """The imaginary step of the directional derivative: small enough that its O(s^2) error is far
 below rounding, large enough to stay a normal number in float32 as well."""
@@ -42,6 +43,12 @@ def directional_derivative(
     lifted = {key: value.astype(complex_type) for key, value in params.items()}
     value = loss_value(_directions.moved(lifted, v, 1j * COMPLEX_STEP), x, t, log_eps)
     return float(np.imag(value)) / COMPLEX_STEP
+
+
+def default_h(cfg: Config) -> float:
+    """Unused (``USES_H`` is false; the complex step is ``COMPLEX_STEP``): the seed's step, so
+    settings always hold a number."""
+    return DEFAULT_H
 
 
 def default_lr(cfg: Config) -> float:

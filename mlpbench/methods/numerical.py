@@ -30,9 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from mlpbench import methods
 from mlpbench.errors import ConfigError
-from mlpbench.methods.base import Estimator, GradientResult
+from mlpbench.methods.base import DEFAULT_H, DEFAULT_LR, Estimator, GradientResult
 from mlpbench.model import PARAM_KEYS, Params, loss, loss_value, param_count
 
 NAME = "numerical"
@@ -42,6 +41,7 @@ SINGLE_THREADED_BLAS = True
 OpenBLAS threads spin on the cores the incremental engine's kernels run on."""
 SCHEMES = ("central", "forward", "backward", "richardson", "complex_step")
 ENGINES = ("incremental", "naive")
+INCREMENTAL, NAIVE = ENGINES
 COMPLEX_STEP_H = 1e-20
 """The complex step's default h: far below any cancellation, far above underflow."""
 
@@ -55,12 +55,17 @@ class Config:
     engine: str = "incremental"
 
 
-def default_h(cfg) -> float:
+def default_h(cfg: Config) -> float:
     """The step h for ``cfg`` when the user sets none: 1e-20 for the complex step, else 1e-4."""
-    return COMPLEX_STEP_H if getattr(cfg, "scheme", None) == "complex_step" else methods.DEFAULT_H
+    return COMPLEX_STEP_H if cfg.scheme == "complex_step" else DEFAULT_H
 
 
-def _loss_with(
+def default_lr(cfg: Config) -> float:
+    """The seed's learning rate, 0.1, for every scheme and engine."""
+    return DEFAULT_LR
+
+
+def loss_with_moved(
     params: Params, key: str, index: tuple[int, ...], delta: float, x, t, log_eps: float
 ) -> float:
     """Loss with one element moved by ``delta``, copying as the seed does (dict and array)."""
@@ -71,7 +76,7 @@ def _loss_with(
     return loss(moved, x, t, log_eps)
 
 
-def _complex_loss_with(
+def complex_loss_with_moved(
     params: Params, key: str, index: tuple[int, ...], h: float, x, t, log_eps: float
 ) -> np.number:
     """Complex loss with one element moved by i h, every parameter copied to complex arrays.
@@ -98,7 +103,8 @@ def _naive_complex_step(
         for key in PARAM_KEYS:
             grad = np.zeros_like(params[key])
             for index in np.ndindex(params[key].shape):
-                grad[index] = _complex_loss_with(params, key, index, h, x, t, log_eps).imag / h
+                grad[index] = complex_loss_with_moved(params, key, index, h, x, t,
+                                                      log_eps).imag / h
             grads[key] = grad
     return GradientResult(grads, loss_evals=param_count(params))
 
@@ -109,19 +115,33 @@ def richardson(coarse: GradientResult, fine: GradientResult) -> GradientResult:
     return GradientResult(grads, loss_evals=coarse.loss_evals + fine.loss_evals)
 
 
+def gradient(
+    params: Params, x: np.ndarray, t: np.ndarray, *, h: float, scheme: str, log_eps: float,
+    engine: str = INCREMENTAL,
+) -> GradientResult:
+    """The finite-difference gradient of any scheme by either engine.
+
+    Richardson is two central gradients, at h and h/2, combined here for both engines; every
+    other scheme is the engine's own.
+    """
+    if engine == INCREMENTAL:
+        from mlpbench.methods._incremental import incremental_gradient as compute
+    else:
+        compute = naive_gradient
+    if scheme == "richardson":
+        return richardson(compute(params, x, t, h=h, scheme="central", log_eps=log_eps),
+                          compute(params, x, t, h=h / 2, scheme="central", log_eps=log_eps))
+    return compute(params, x, t, h=h, scheme=scheme, log_eps=log_eps)
+
+
 def naive_gradient(
     params: Params, x: np.ndarray, t: np.ndarray, *, h: float, scheme: str, log_eps: float
 ) -> GradientResult:
-    """The seed's loop, generalised to the other schemes.
+    """The seed's loop, generalised to the forward, backward and complex-step schemes.
 
     Forward and backward differences share one evaluation of the unperturbed loss per call;
-    Richardson runs the central loop at h and at h/2; the complex step has its own loop.
+    the complex step has its own loop. Richardson is ``gradient``'s.
     """
-    if scheme == "richardson":
-        return richardson(
-            naive_gradient(params, x, t, h=h, scheme="central", log_eps=log_eps),
-            naive_gradient(params, x, t, h=h / 2, scheme="central", log_eps=log_eps),
-        )
     if scheme == "complex_step":
         return _naive_complex_step(params, x, t, h=h, log_eps=log_eps)
     base = loss(params, x, t, log_eps) if scheme != "central" else None
@@ -131,15 +151,15 @@ def naive_gradient(
         grad = np.zeros_like(params[key])
         for index in np.ndindex(params[key].shape):
             if scheme == "central":
-                plus = _loss_with(params, key, index, h, x, t, log_eps)
-                minus = _loss_with(params, key, index, -h, x, t, log_eps)
+                plus = loss_with_moved(params, key, index, h, x, t, log_eps)
+                minus = loss_with_moved(params, key, index, -h, x, t, log_eps)
                 grad[index] = (plus - minus) / (2 * h)
                 evals += 2
             elif scheme == "forward":
-                grad[index] = (_loss_with(params, key, index, h, x, t, log_eps) - base) / h
+                grad[index] = (loss_with_moved(params, key, index, h, x, t, log_eps) - base) / h
                 evals += 1
             else:
-                grad[index] = (base - _loss_with(params, key, index, -h, x, t, log_eps)) / h
+                grad[index] = (base - loss_with_moved(params, key, index, -h, x, t, log_eps)) / h
                 evals += 1
         grads[key] = grad
     return GradientResult(grads, loss_evals=evals)
@@ -162,14 +182,12 @@ def make_estimator(
 ) -> Estimator:
     """Check scheme and engine, then bind them with h to the chosen engine."""
     check(cfg)
-    engine = naive_gradient
-    if cfg.engine == "incremental":
-        from mlpbench.methods._incremental import incremental_gradient, warm_up
+    if cfg.engine == INCREMENTAL:
+        from mlpbench.methods._incremental import warm_up
 
         warm_up()  # compile (or load from cache) now, outside any timed region
-        engine = incremental_gradient
 
     def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
-        return engine(params, x, t, h=h, scheme=cfg.scheme, log_eps=log_eps)
+        return gradient(params, x, t, h=h, scheme=cfg.scheme, log_eps=log_eps, engine=cfg.engine)
 
     return estimate

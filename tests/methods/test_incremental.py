@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mlpbench import problem
 from mlpbench.methods import backprop, numerical
 from mlpbench.methods._incremental import distinct_values, incremental_gradient
-from mlpbench.model import PARAM_KEYS, init_params, one_hot
+from mlpbench.model import PARAM_KEYS
 
 from .test_gradients import max_rel_err
 
@@ -15,17 +16,17 @@ from .test_gradients import max_rel_err
 @pytest.fixture(scope="module")
 def batch100(subset):
     """100 real digits: the seed's batch size."""
-    idx = np.random.default_rng(11).choice(subset.n_train, 100, replace=False)
-    return subset.x_train[idx] / 255.0, one_hot(subset.y_train[idx], 10)
+    return problem.fixed_batch(subset, 100, seed=11)
 
 
 @pytest.mark.parametrize("scheme", numerical.SCHEMES)
 @pytest.mark.parametrize("hidden", [3, 9])
 def test_equals_naive_on_whole_gradient(batch100, scheme, hidden):
     x, t = batch100
-    params = init_params(784, hidden, 10, np.random.default_rng(hidden))
-    inc = incremental_gradient(params, x, t, h=1e-4, scheme=scheme, log_eps=1e-7)
-    naive = numerical.naive_gradient(params, x, t, h=1e-4, scheme=scheme, log_eps=1e-7)
+    params = problem.init_network(hidden, np.random.default_rng(hidden))
+    inc = numerical.gradient(params, x, t, h=1e-4, scheme=scheme, log_eps=1e-7)
+    naive = numerical.gradient(params, x, t, h=1e-4, scheme=scheme, log_eps=1e-7,
+                               engine=numerical.NAIVE)
     assert max_rel_err(inc.grads, naive.grads) <= 1e-9  # measured: about 4e-11
     assert inc.loss_evals == naive.loss_evals
 
@@ -36,13 +37,14 @@ def naive_entries(params, x, t, h, scheme, entries):
         coarse = naive_entries(params, x, t, h, "central", entries)
         return (4 * naive_entries(params, x, t, h / 2, "central", entries) - coarse) / 3
     if scheme == "complex_step":
-        return np.array([numerical._complex_loss_with(params, key, index, h, x, t, 1e-7).imag / h
-                         for key, index in entries])
+        return np.array([
+            numerical.complex_loss_with_moved(params, key, index, h, x, t, 1e-7).imag / h
+            for key, index in entries])
     base = numerical.loss(params, x, t, 1e-7)
     out = []
     for key, index in entries:
-        plus = numerical._loss_with(params, key, index, h, x, t, 1e-7)
-        minus = numerical._loss_with(params, key, index, -h, x, t, 1e-7)
+        plus = numerical.loss_with_moved(params, key, index, h, x, t, 1e-7)
+        minus = numerical.loss_with_moved(params, key, index, -h, x, t, 1e-7)
         out.append({"central": (plus - minus) / (2 * h), "forward": (plus - base) / h,
                     "backward": (base - minus) / h}[scheme])
     return np.array(out)
@@ -52,14 +54,14 @@ def naive_entries(params, x, t, h, scheme, entries):
 def test_equals_naive_on_the_seed_architecture(batch100, scheme):
     """784-50-10: the naive loop on 400 sampled entries (all of it takes about 20 s)."""
     x, t = batch100
-    params = init_params(784, 50, 10, np.random.default_rng(0))
+    params = problem.init_network(50, np.random.default_rng(0))
     rng = np.random.default_rng(5)
     entries = [(key, tuple(int(rng.integers(n)) for n in params[key].shape))
                for key in rng.choice(PARAM_KEYS, 400, p=[0.7, 0.1, 0.1, 0.1])]
     # make sure the sample includes W1 entries of pixels that are nonzero in the batch
     busy = np.flatnonzero((x != 0).sum(axis=0) > 30)
     entries += [("W1", (int(i), int(i) % 50)) for i in busy[:50]]
-    inc = incremental_gradient(params, x, t, h=1e-4, scheme=scheme, log_eps=1e-7).grads
+    inc = numerical.gradient(params, x, t, h=1e-4, scheme=scheme, log_eps=1e-7).grads
     got = np.array([inc[key][index] for key, index in entries])
     want = naive_entries(params, x, t, 1e-4, scheme, entries)
     scale = max(np.abs(backprop.gradient(params, x, t, 1e-7)[k]).max() for k in PARAM_KEYS)
@@ -70,7 +72,7 @@ def test_equals_naive_on_the_seed_architecture(batch100, scheme):
 def test_equals_naive_across_h(batch100, h):
     """Large h exercises the library-exp path, small h the series path; both stay exact."""
     x, t = batch100
-    params = init_params(784, 3, 10, np.random.default_rng(1))
+    params = problem.init_network(3, np.random.default_rng(1))
     inc = incremental_gradient(params, x, t, h=h, scheme="central", log_eps=1e-7)
     naive = numerical.naive_gradient(params, x, t, h=h, scheme="central", log_eps=1e-7)
     # both carry round-off of about eps * loss / h; their difference stays near it
@@ -79,7 +81,7 @@ def test_equals_naive_across_h(batch100, h):
 
 def test_float32_stays_float32_and_close_to_backprop(batch100):
     x, t = batch100
-    params = init_params(784, 5, 10, np.random.default_rng(2), np.float32)
+    params = problem.init_network(5, np.random.default_rng(2), np.float32)
     x32, t32 = x.astype(np.float32), t.astype(np.float32)
     inc = incremental_gradient(params, x32, t32, h=1e-2, scheme="central", log_eps=1e-7)
     assert {g.dtype for g in inc.grads.values()} == {np.dtype(np.float32)}
@@ -92,7 +94,7 @@ def test_non_one_hot_targets(batch100):
     """The loss is -sum t log(p + eps) for any t; soft targets follow the same path."""
     x, t = batch100
     soft = 0.8 * t + 0.02
-    params = init_params(784, 3, 10, np.random.default_rng(3))
+    params = problem.init_network(3, np.random.default_rng(3))
     inc = incremental_gradient(params, x[:20], soft[:20], h=1e-4, scheme="central",
                                log_eps=1e-7)
     naive = numerical.naive_gradient(params, x[:20], soft[:20], h=1e-4, scheme="central",
@@ -112,7 +114,7 @@ def test_distinct_values_groups_pixels():
 def test_training_curves_match_naive(tmp_path):
     """Same seed, both engines: losses equal within 1e-6 at every epoch."""
     from mlpbench.config import RunSettings
-    from mlpbench.train import execute
+    from mlpbench.run import execute
 
     runs = {}
     for engine in ("naive", "incremental"):
@@ -133,11 +135,11 @@ def test_training_curves_match_naive(tmp_path):
 @pytest.mark.parametrize(("hidden", "batch", "blank"), [(1, 1, False), (2, 3, False), (3, 2, True)])
 def test_edge_shapes_and_blank_images(subset, hidden, batch, blank):
     """One unit, one sample, and images with no ink at all (no W1 entry can move the loss)."""
-    x = subset.x_train[:batch] / 255.0
+    x = problem.inputs(subset.x_train[:batch])
     if blank:
         x = np.zeros_like(x)
-    t = one_hot(subset.y_train[:batch], 10)
-    params = init_params(784, hidden, 10, np.random.default_rng(hidden))
+    t = problem.targets(subset.y_train[:batch])
+    params = problem.init_network(hidden, np.random.default_rng(hidden))
     inc = incremental_gradient(params, x, t, h=1e-4, scheme="central", log_eps=1e-7)
     naive = numerical.naive_gradient(params, x, t, h=1e-4, scheme="central", log_eps=1e-7)
     assert max(np.abs(inc.grads[k] - naive.grads[k]).max() for k in PARAM_KEYS) < 1e-10

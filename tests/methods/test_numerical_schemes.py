@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mlpbench import problem
 from mlpbench.errors import ConfigError
 from mlpbench.methods import backprop, numerical
-from mlpbench.methods._incremental import incremental_gradient
-from mlpbench.model import PARAM_KEYS, init_params, loss, one_hot, param_count
+from mlpbench.model import PARAM_KEYS, loss, param_count
 
 from .test_gradients import max_rel_err
 
@@ -18,15 +18,16 @@ LOG_EPS = 1e-7
 @pytest.fixture(scope="module")
 def seed_params() -> dict[str, np.ndarray]:
     """784-50-10, the seed's architecture."""
-    return init_params(784, 50, 10, np.random.default_rng(0))
+    return problem.init_network(50, np.random.default_rng(0))
 
 
 def inc(params, x, t, scheme, h):
-    return incremental_gradient(params, x, t, h=h, scheme=scheme, log_eps=LOG_EPS)
+    return numerical.gradient(params, x, t, h=h, scheme=scheme, log_eps=LOG_EPS)
 
 
 def naive(params, x, t, scheme, h):
-    return numerical.naive_gradient(params, x, t, h=h, scheme=scheme, log_eps=LOG_EPS)
+    return numerical.gradient(params, x, t, h=h, scheme=scheme, log_eps=LOG_EPS,
+                              engine=numerical.NAIVE)
 
 
 @pytest.mark.parametrize("h", [1e-20, 1e-14, 1e-8])
@@ -74,9 +75,9 @@ def test_complex_step_non_one_hot_targets(small_params, real_batch, h):
 @pytest.mark.parametrize(("hidden", "batch", "blank"), [(1, 1, False), (2, 3, False), (3, 2, True)])
 def test_edge_shapes_and_blank_images(subset, scheme, hidden, batch, blank):
     """One unit, one sample, and images with no ink at all (no W1 entry can move the loss)."""
-    x = np.zeros((batch, 784)) if blank else subset.x_train[:batch] / 255.0
-    t = one_hot(subset.y_train[:batch], 10)
-    params = init_params(784, hidden, 10, np.random.default_rng(hidden))
+    x = np.zeros((batch, 784)) if blank else problem.inputs(subset.x_train[:batch])
+    t = problem.targets(subset.y_train[:batch])
+    params = problem.init_network(hidden, np.random.default_rng(hidden))
     h = numerical.default_h(numerical.Config(scheme=scheme))
     got = inc(params, x, t, scheme, h).grads
     want = naive(params, x, t, scheme, h).grads
@@ -100,11 +101,11 @@ def test_complex_step_float32(seed_params, small_params, real_batch):
 def test_complex_step_training_matches_backprop(subset):
     """The seed's protocol, 100 steps: SGD at lr 0.1 on batches of 100, from the same init and
     batches; the batch loss after every step equals backprop's within 1e-10."""
-    x_train = subset.x_train / 255
-    t_train = one_hot(subset.y_train, 10)
+    x_train = problem.inputs(subset.x_train)
+    t_train = problem.targets(subset.y_train)
     runs = {}
     for name in ("backprop", "complex_step"):
-        params = init_params(784, 50, 10, np.random.default_rng(0))
+        params = problem.init_network(50, np.random.default_rng(0))
         batch_rng = np.random.default_rng(1)
         losses = []
         for _ in range(100):

@@ -167,8 +167,9 @@ def test_bad_options_name_the_key(module, cfg, key):
     ],
 )
 def test_method_defaults_for_h_and_lr(cfg, h, lr):
-    module = methods.get(cfg["name"])
-    assert methods.defaults(module.Config(**cfg)) == (h, lr)
+    method = methods.get(cfg["name"])
+    config = method.Config(**cfg)
+    assert (method.default_h(config), method.default_lr(config)) == (h, lr)
 
 
 def test_options_text_is_stable():

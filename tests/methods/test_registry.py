@@ -1,0 +1,58 @@
+"""The method contract: every registered method satisfies ``GradientMethod`` and says so."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+
+import numpy as np
+import pytest
+
+from mlpbench import methods
+from mlpbench.methods.base import GradientMethod, GradientResult, missing_members
+
+REGISTERED = sorted(methods.available())
+
+
+def test_the_registry_finds_every_method_module():
+    assert REGISTERED == ["backprop", "es", "forward_gradient", "numerical", "spsa"]
+    assert methods.REFERENCE in REGISTERED
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_every_method_satisfies_the_protocol(name):
+    method = methods.get(name)
+    assert isinstance(method, GradientMethod)
+    assert missing_members(method) == []
+    assert name == method.NAME
+    assert isinstance(method.USES_H, bool) and isinstance(method.SINGLE_THREADED_BLAS, bool)
+    assert dataclasses.is_dataclass(method.Config)
+    assert method.Config().name == name
+    params = inspect.signature(method.make_estimator).parameters
+    assert list(params) == ["cfg", "h", "log_eps", "rng"]
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_defaults_are_positive_and_the_default_config_passes_its_check(name):
+    method = methods.get(name)
+    cfg = method.Config()
+    method.check(cfg)  # raises ConfigError if the defaults were out of range
+    assert method.default_h(cfg) > 0 and method.default_lr(cfg) > 0
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_every_estimator_returns_the_parameters_keys_and_a_count(name, small_params, real_batch):
+    method = methods.get(name)
+    cfg = method.Config()
+    estimate = method.make_estimator(cfg, method.default_h(cfg), 1e-7, np.random.default_rng(0))
+    result = estimate(small_params, *real_batch)
+    assert isinstance(result, GradientResult) and result.loss_evals >= 1
+    assert {k: g.shape for k, g in result.grads.items()} == \
+        {k: p.shape for k, p in small_params.items()}
+
+
+def test_a_module_missing_members_is_named():
+    incomplete = types.SimpleNamespace(NAME="half", USES_H=True, Config=object)
+    assert missing_members(incomplete) == [
+        "SINGLE_THREADED_BLAS", "check", "default_h", "default_lr", "make_estimator"]
