@@ -22,3 +22,8 @@ class DataError(MlpbenchError):
 
 class ResultsError(MlpbenchError):
     """The results directory cannot be written, or a results file cannot be read."""
+
+
+EXIT_USAGE = 2
+"""The exit code of every command line on a user error (``MlpbenchError`` or bad flags): one
+line on stderr, no traceback, as argparse does for a bad flag."""

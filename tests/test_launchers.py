@@ -71,8 +71,8 @@ def test_same_sweep_twice_at_once_reads_without_duplicates(tmp_path):
     on_disk = pd.read_parquet(results / "runs")
     assert on_disk["run_id"].nunique() == 6 and len(on_disk) >= 6
     outputs = report.render(results, tmp_path / "report")
-    assert int(outputs.summary["n"].iloc[0]) == 6
-    assert outputs.duplicates == len(on_disk) - 6
+    assert int(outputs.numbers["runs"]["summary"]["n"].iloc[0]) == 6
+    assert outputs.numbers["runs"]["duplicates"] == len(on_disk) - 6
 
 
 def test_joblib_and_alone_give_identical_curves(tmp_path):

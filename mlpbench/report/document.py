@@ -1,0 +1,179 @@
+"""Rendering: read the parquet once, run every section in order, write the figures, then
+report.md, each file atomically.
+
+``SECTIONS`` is the report, top to bottom: adding a section is one module with a
+``section(inputs) -> Section`` and a ``FIGURES`` tuple, plus one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from mlpbench import results
+from mlpbench.errors import ResultsError
+from mlpbench.report import estimators, gradcheck, post, runs, scaling, speed
+from mlpbench.report.configs import label_configs, summarise
+from mlpbench.report.figures import colors, figure_png
+from mlpbench.report.format import plural
+from mlpbench.report.section import Inputs, Section
+
+SectionFn = Callable[[Inputs], Section]
+
+SECTIONS: tuple[SectionFn, ...] = (
+    runs.table_section,  # title, what was measured, "## Our results"
+    estimators.section,  # "## Estimators"
+    speed.section,  # "## Speed"
+    post.section,  # "## The post's published figures"
+    runs.figures_section,  # "## Figures"
+    scaling.section,  # "## Scaling"
+    gradcheck.section,  # "## Gradient error against h"
+)
+"""The sections in the order report.md shows them; one without anything to say is left out."""
+
+REPORT_MD = "report.md"
+
+
+@dataclass(frozen=True, eq=False)
+class ReportOutputs:
+    """What ``render`` wrote and the numbers behind it, so callers and tests need not re-parse.
+
+    ``figures`` maps each figure file name written to its path, in the order written;
+    ``numbers`` maps each section's name to its ``Section.numbers``; ``bad_files`` lists the
+    files left out as (path, reason).
+    """
+
+    report_md: Path
+    figures: dict[str, Path]
+    numbers: dict[str, dict[str, Any]]
+    bad_files: list[tuple[Path, str]]
+
+
+def figure_names(sections: Iterable[SectionFn] = SECTIONS) -> tuple[str, ...]:
+    """Every figure file name the sections' modules declare (``FIGURES``), once each."""
+    names: dict[str, None] = {}
+    for entry in sections:
+        for name in importlib.import_module(entry.__module__).FIGURES:
+            names.setdefault(name, None)
+    return tuple(names)
+
+
+def _read(
+    results_dir: Path, bad_files: list[tuple[Path, str]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read the runs, turning every way of finding nothing into one ``ResultsError``.
+
+    Files that cannot be read as results are added to ``bad_files`` and left out.
+    """
+    no_runs = ResultsError(f"no runs in '{results_dir}'; run `make sweep` first")
+    if not results_dir.is_dir():
+        raise no_runs
+    try:
+        curves, run_rows = results.read_results(results_dir, bad_files)
+    except ResultsError:
+        raise no_runs from None
+    except (pa.ArrowException, OSError) as ex:
+        reason = str(ex).splitlines()[0] if str(ex) else type(ex).__name__
+        raise ResultsError(f"cannot read results in '{results_dir}': {reason}") from None
+    if run_rows.empty:
+        raise no_runs
+    return curves, run_rows
+
+
+def read_inputs(results_dir: Path, bad_files: list[tuple[Path, str]]) -> Inputs:
+    """Everything the sections read: the runs, one attempt per run_id, labelled and summarised,
+    and the scaling and gradcheck rows. Unreadable files are added to ``bad_files``; finding no
+    run at all is a ``ResultsError``.
+    """
+    results_dir = Path(results_dir)
+    curves, all_runs = _read(results_dir, bad_files)
+    attempts = results.select_attempts(all_runs)
+    kept = label_configs(attempts.kept)
+    ok_runs = kept[kept["status"].eq("ok")]
+    summary = summarise(ok_runs)
+    scaling_rows = scaling.read_scaling(results_dir, bad_files)
+    gradcheck_rows = gradcheck.read_gradcheck(results_dir, bad_files)
+    return Inputs(curves=curves, kept=kept, ok_runs=ok_runs, set_aside=attempts.set_aside,
+                  summary=summary, colors=colors(summary["config"]), scaling=scaling_rows,
+                  gradcheck=gradcheck_rows)
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically: a reader sees the old file or the new one."""
+    results.write_atomic(path, lambda fh: fh.write(data), replace=True)
+
+
+def render(results_dir: Path, out_dir: Path) -> ReportOutputs:
+    """Read the parquet under ``results_dir`` and write report.md and the figures to ``out_dir``.
+
+    Every section is computed and drawn before anything is written. Figures are written before
+    report.md, so the report never links to a missing image; a figure an earlier render wrote
+    that no section draws now (paired_seed.png when no seed is shared any more) is removed.
+    """
+    results_dir, out_dir = Path(results_dir), Path(out_dir)
+    bad_files: list[tuple[Path, str]] = []
+    inputs = read_inputs(results_dir, bad_files)
+    parts: list[str] = []
+    pngs: dict[str, bytes] = {}
+    numbers: dict[str, dict[str, Any]] = {}
+    for entry in SECTIONS:
+        part = entry(inputs)
+        undeclared = set(part.figures) - set(figure_names([entry]))
+        if undeclared or part.name in numbers:
+            raise ValueError(f"section {entry.__module__}.{entry.__name__}: undeclared figure "
+                             f"{sorted(undeclared)} or a second section named {part.name!r}")
+        for name, figure in part.figures.items():
+            pngs[name] = figure if isinstance(figure, bytes) else figure_png(figure)
+        numbers[part.name] = part.numbers
+        if part.markdown:
+            parts.append(part.markdown)
+    text = "\n".join(parts) + bad_files_markdown(bad_files)
+
+    report_md = out_dir / REPORT_MD
+    written: dict[str, Path] = {}
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, data in pngs.items():
+            _write(out_dir / name, data)
+            written[name] = out_dir / name
+        for name in figure_names():
+            if name not in written:
+                (out_dir / name).unlink(missing_ok=True)
+        _write(report_md, text.encode())
+    except OSError as ex:
+        reason = ex.strerror or type(ex).__name__
+        raise ResultsError(f"cannot write the report to '{out_dir}': {reason}") from None
+    return ReportOutputs(report_md=report_md, figures=written, numbers=numbers,
+                         bad_files=bad_files)
+
+
+def bad_files_markdown(bad_files: list[tuple[Path, str]]) -> str:
+    """A closing section naming every file that was left out because it could not be read."""
+    if not bad_files:
+        return ""
+    lines = ["", "## Files left out", "",
+             "These files in the results folder could not be read as mlpbench results and are "
+             "not in any table or figure above:", ""]
+    lines += [f"- `{path}`: {reason}" for path, reason in bad_files]
+    return "\n".join(lines) + "\n"
+
+
+def terminal_text(outputs: ReportOutputs) -> str:
+    """What the CLI prints: the table, what was left out, and where the files are."""
+    numbers = outputs.numbers["runs"]
+    lines = [numbers["table"], ""]
+    if numbers["footnote"]:
+        lines += [numbers["footnote"], ""]
+    lines.append(runs.excluded_line(numbers["excluded"]))
+    if numbers["duplicates"]:
+        lines.append(f"{plural(numbers['duplicates'], 'duplicate attempt')} set aside "
+                     "(latest ok attempt used).")
+    lines.append("")
+    lines += [f"wrote {path}" for path in (outputs.report_md, *outputs.figures.values())]
+    return "\n".join(lines)

@@ -1,0 +1,334 @@
+"""The runs: the post's table rebuilt from our runs ("## Our results") and their curves.
+
+Two entry points, because the report puts other sections between the table and its figures:
+
+- ``table_section``: the report's title and what was measured, the table (one row per
+  configuration, mean ± std over the ok seeds), the short-run footnote, the runs excluded from
+  the means and the duplicate attempts set aside. It also draws the curves (loss and test
+  accuracy by epoch, the paired seed), so everything computed from the runs is in its numbers;
+- ``figures_section``: "## Figures", linking the curves ``table_section`` drew.
+
+Diverged or failed runs never enter a mean, but they are always listed, because a method that
+sometimes diverges is a finding, not noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from mlpbench.report.configs import INIT_KEYS, SPEED_CONTEXT_KEYS, curves_of, sorted_groups
+from mlpbench.report.describe import (
+    datasets_text,
+    machines_text,
+    protocols_text,
+    revisions_text,
+    short_datasets,
+    short_protocol,
+)
+from mlpbench.report.figures import BAND, line_style, new_figure
+from mlpbench.report.format import (
+    duration_mean_std,
+    format_count,
+    format_value,
+    human_duration,
+    is_missing,
+    markdown,
+    mean_std,
+    plural,
+)
+from mlpbench.report.section import Inputs, Section
+
+LOSS_FIGURE = "loss_vs_epoch.png"
+TEST_ACC_FIGURE = "test_acc_vs_epoch.png"
+PAIRED_FIGURE = "paired_seed.png"
+FIGURES: tuple[str, ...] = (LOSS_FIGURE, TEST_ACC_FIGURE, PAIRED_FIGURE)
+
+TABLE_COLUMNS: tuple[str, ...] = (
+    "Method", "Epochs", "Elapsed", "Loss", "Test accuracy", "n (seeds)",
+    "Gradient time per step", "Loss evaluations per step",
+)
+
+SHORT_RUN_MARK = "†"
+"""Marks an Epochs cell of the main table shorter than its protocol (see ``short_of_protocol``)."""
+
+NO_OK_RUN = "No run finished with status ok."
+
+
+# ---------------------------------------------------------------------------------------------
+# The table: pure functions from the summary and the kept attempts to DataFrames and sentences.
+
+
+def short_of_protocol(summary: pd.DataFrame) -> pd.Series:
+    """True for configurations run for fewer epochs than the longest run of their context.
+
+    The sweep runs the seed's naive loop for 2 epochs only, to time it per step without an
+    hour's wait; the main table still shows it as measured, marked, and the Speed section
+    extrapolates it to the protocol's length.
+    """
+    if summary.empty:
+        return pd.Series(dtype=bool)
+    longest = summary.groupby(list(SPEED_CONTEXT_KEYS), dropna=False)["epochs"].transform("max")
+    return summary["epochs"] < longest
+
+
+def format_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    """The table a reader sees: the post's columns plus n and the per-step cost columns."""
+    short = short_of_protocol(summary)
+    rows = [
+        (
+            row["config"],
+            f"{int(row['epochs'])} {SHORT_RUN_MARK}" if short.loc[i] else int(row["epochs"]),
+            duration_mean_std(row["elapsed_mean"], row["elapsed_std"], row["n"]),
+            mean_std(row["loss_mean"], row["loss_std"], row["n"]),
+            mean_std(row["acc_mean"], row["acc_std"], row["n"]),
+            int(row["n"]),
+            human_duration(row["grad_time_per_step_mean"]),
+            format_count(row["loss_evals_per_step_mean"]),
+        )
+        for i, row in summary.iterrows()
+    ]
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+
+def short_run_footnote(summary: pd.DataFrame) -> str:
+    """The note under the main table explaining ``SHORT_RUN_MARK``; empty when nothing is short."""
+    if not short_of_protocol(summary).any():
+        return ""
+    return (f"{SHORT_RUN_MARK} Run for fewer epochs than the longest run with the same data, "
+            "network and batch size, to time the method per step without the full run; its "
+            "numbers are as measured over the epochs it ran. Its time for the full protocol is "
+            "extrapolated in the [Speed](#speed) section.")
+
+
+def excluded_runs(kept: pd.DataFrame) -> pd.DataFrame:
+    """The kept attempts that did not finish ok, as a short table (labelled runs expected)."""
+    bad = sorted_groups(kept[kept["status"].ne("ok")])
+    return pd.DataFrame({
+        "Method": bad["config"],
+        "Seed": bad["seed"].astype(int),
+        "Status": bad["status"],
+        "Stopped at epoch": [f"{int(d)} of {int(e)}" if not is_missing(d) else "n/a"
+                             for d, e in zip(bad["epochs_done"], bad["epochs"], strict=True)],
+        "Last loss": [f"{float(v):.4f}" for v in bad["final_loss"]],
+        "Error": [format_value(v) if not is_missing(v) else "" for v in bad["error"]],
+    }).reset_index(drop=True)
+
+
+def excluded_line(excluded: pd.DataFrame) -> str:
+    """One sentence counting the runs kept out of the means, e.g. "1 run diverged: ..."."""
+    if excluded.empty:
+        return "Every run finished with status ok; none was excluded from the means."
+    parts = []
+    for status, group in excluded.groupby("Status", sort=True):
+        who = "; ".join(
+            f"{row['Method']} seed {row['Seed']} (epoch {row['Stopped at epoch']}, "
+            f"last loss {row['Last loss']})"
+            for _, row in group.iterrows()
+        )
+        parts.append(f"{plural(len(group), 'run')} {status}: {who}")
+    return ". ".join(parts) + ". Excluded from the means above."
+
+
+def duplicates_line(set_aside: pd.DataFrame) -> str:
+    """Say how many repeated attempts were left out, so a re-run is never silently averaged."""
+    if set_aside.empty:
+        return "No run was attempted more than once."
+    runs = set_aside["run_id"].nunique()
+    return (f"{plural(len(set_aside), 'duplicate attempt')} of {plural(runs, 'run')} set aside "
+            "(same configuration and seed run again; the latest ok attempt of each is used).")
+
+
+# ---------------------------------------------------------------------------------------------
+# Plotted data: pure functions returning DataFrames.
+
+
+def curve_stats(curves: pd.DataFrame, ok_runs: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration and epoch: n, mean, std, min and max of loss and test accuracy.
+
+    Long format (one row per config, epoch, metric) so one drawing function serves both figures.
+    """
+    columns = ["config", "epoch", "metric", "n", "mean", "std", "min", "max"]
+    data = curves_of(curves, ok_runs)
+    if data.empty:
+        return pd.DataFrame(columns=columns)
+    long = data.melt(id_vars=["config", "epoch"], value_vars=["loss", "test_acc"],
+                     var_name="metric", value_name="value")
+    stats = (long.groupby(["config", "epoch", "metric"], sort=False)["value"]
+             .agg(n="count", mean="mean", std="std", min="min", max="max").reset_index())
+    return stats.sort_values(["metric", "config", "epoch"], kind="stable").reset_index(drop=True)
+
+
+def paired_selection(ok_runs: pd.DataFrame) -> tuple[int, pd.DataFrame] | None:
+    """The lowest seed run under at least two methods with the same init and batches.
+
+    Returns that seed and its runs, or None when no seed is shared. Runs only share init and
+    batches when they also share ``INIT_KEYS``; among several such groups for the lowest seed,
+    the one with the most methods is shown.
+    """
+    best: tuple[int, int, pd.DataFrame] | None = None
+    for _, group in ok_runs.groupby([*INIT_KEYS, "seed"], dropna=False, sort=False):
+        methods = group["method_label"].nunique()
+        if methods < 2:
+            continue
+        seed = int(group["seed"].iloc[0])
+        if best is None or (seed, -methods) < (best[0], -best[1]):
+            best = (seed, methods, group)
+    if best is None:
+        return None
+    return best[0], sorted_groups(best[2]).reset_index(drop=True)
+
+
+def paired_curves(curves: pd.DataFrame, paired_runs: pd.DataFrame) -> pd.DataFrame:
+    """The per-epoch loss and test accuracy of each paired run, one row per (config, epoch)."""
+    data = curves_of(curves, paired_runs)
+    return (data[["config", "epoch", "loss", "test_acc"]]
+            .sort_values(["config", "epoch"], kind="stable").reset_index(drop=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing.
+
+
+def draw_metric(stats: pd.DataFrame, metric: str, colors: dict[str, str], title: str,
+                ylabel: str) -> Figure:
+    """Mean curve per configuration (in ``colors`` order), the ``BAND`` shaded where n > 1."""
+    fig = new_figure(9, 5.6)
+    ax = fig.add_subplot()
+    data = stats[stats["metric"] == metric]
+    for index, config in enumerate(colors):
+        line = data[data["config"] == config].sort_values("epoch")
+        if line.empty:
+            continue
+        n = int(line["n"].max())
+        label = f"{config} (mean of n={n}, band {BAND})" if n > 1 else f"{config} (n=1)"
+        ax.plot(line["epoch"], line["mean"], color=colors[config], label=label,
+                **line_style(index))
+        if n > 1:
+            ax.fill_between(line["epoch"], line["min"], line["max"], color=colors[config],
+                            alpha=0.2, lw=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch (one epoch = steps_per_epoch SGD steps)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def draw_paired(curves: pd.DataFrame, order: Sequence[str], colors: dict[str, str],
+                title: str) -> Figure:
+    """Loss and test accuracy of one seed under every method, side by side."""
+    fig = new_figure(12, 5)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    for index, config in enumerate(order):
+        line = curves[curves["config"] == config]
+        style = line_style(index)
+        ax_loss.plot(line["epoch"], line["loss"], color=colors[config], label=config, **style)
+        ax_acc.plot(line["epoch"], line["test_acc"], color=colors[config], label=config,
+                    **style)
+    for ax, ylabel in ((ax_loss, "training loss (last mini-batch of the epoch)"),
+                       (ax_acc, "test accuracy (full test set)")):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# The two sections.
+
+
+def table_section(inputs: Inputs) -> Section:
+    """The title, what was measured, "## Our results", exclusions and duplicates; the curves.
+
+    Numbers: ``summary`` (one row per configuration), ``table`` (its markdown), ``footnote``,
+    ``excluded`` (the kept attempts not ok), ``duplicates`` (attempts set aside),
+    ``paired_seed`` (None when no seed is shared) and ``curve_stats``.
+    """
+    kept, ok_runs, summary = inputs.kept, inputs.ok_runs, inputs.summary
+    table = markdown(format_summary(summary)) if not summary.empty else NO_OK_RUN
+    footnote = short_run_footnote(summary)
+    excluded = excluded_runs(kept)
+    lines = [
+        "# Can numerical differentiation replace backpropagation? Our measurements",
+        "",
+        f"We trained a sigmoid MLP with each gradient method on {datasets_text(kept)}, under "
+        f"the blog post's protocol: {protocols_text(kept)}. "
+        "Elapsed is the wall time of the training loop, test evaluation included, as the post "
+        "timed it; loss is the cross-entropy on each epoch's last mini-batch after its update; "
+        "test accuracy is on the full test set after the last epoch. "
+        f"Machine: {machines_text(kept)}. Code revision: {revisions_text(kept)}.",
+        "",
+        "## Our results",
+        "",
+        table,
+        "",
+        *([footnote, ""] if footnote else []),
+        "Mean ± sample standard deviation (ddof=1) over seeds; the std is omitted when n=1. "
+        "Only runs with status ok enter the means. Gradient time per step is the time spent "
+        "inside the gradient computation alone, per SGD step (mean over seeds); loss evaluations "
+        "per step count forward passes of the loss (backprop: one, plus its backward pass).",
+        "",
+        excluded_line(excluded),
+        "",
+    ]
+    if not excluded.empty:
+        lines += [markdown(excluded), ""]
+    lines += [duplicates_line(inputs.set_aside), ""]
+
+    figures: dict[str, Figure | bytes] = {}
+    stats = curve_stats(inputs.curves, ok_runs)
+    if not ok_runs.empty:
+        scope = f"{short_datasets(kept)} · {short_protocol(kept)}"
+        for name, metric, what, ylabel in (
+            (LOSS_FIGURE, "loss",
+             "Training loss vs epoch (cross-entropy on each epoch's last mini-batch)",
+             "training loss"),
+            (TEST_ACC_FIGURE, "test_acc",
+             "Test accuracy vs epoch (full test set, after every epoch)", "test accuracy"),
+        ):
+            title = f"{what}\n{scope}\nline: mean over seeds; shaded band: {BAND}"
+            figures[name] = draw_metric(stats, metric, inputs.colors, title, ylabel)
+    paired = paired_selection(ok_runs)
+    if paired is not None:
+        seed, paired_runs = paired
+        title = (f"paired: same init and batches, seed {seed} — every method on this seed\n"
+                 f"{short_datasets(paired_runs)} · {short_protocol(paired_runs)}")
+        figures[PAIRED_FIGURE] = draw_paired(paired_curves(inputs.curves, paired_runs),
+                                             list(paired_runs["config"]), inputs.colors, title)
+    return Section("runs", "\n".join(lines), figures, {
+        "summary": summary, "table": table, "footnote": footnote, "excluded": excluded,
+        "duplicates": len(inputs.set_aside), "paired_seed": None if paired is None else paired[0],
+        "curve_stats": stats,
+    })
+
+
+def figures_section(inputs: Inputs) -> Section:
+    """ "## Figures": links to the curves ``table_section`` drew, or why one is missing."""
+    paired = paired_selection(inputs.ok_runs)
+    drawn = {LOSS_FIGURE: not inputs.ok_runs.empty, TEST_ACC_FIGURE: not inputs.ok_runs.empty,
+             PAIRED_FIGURE: paired is not None}
+    lines = ["## Figures", ""]
+    for name, alt in ((LOSS_FIGURE, "training loss vs epoch"),
+                      (TEST_ACC_FIGURE, "test accuracy vs epoch"), (PAIRED_FIGURE, "paired seed")):
+        if drawn[name]:
+            lines += [f"![{alt}]({name})", ""]
+    if not drawn[LOSS_FIGURE]:
+        lines += ["No run finished with status ok, so there are no curves to plot.", ""]
+    if paired is None:
+        lines.append("Paired-seed figure skipped: no seed was run under two or more methods "
+                     "with the same data, network and batch size.")
+    else:
+        seed, paired_runs = paired
+        lines.append(f"Paired-seed figure: seed {seed}, the lowest seed run under "
+                     f"{paired_runs['method_label'].nunique()} methods with the same initial "
+                     "weights and the same mini-batches.")
+    lines.append("")
+    return Section("figures", "\n".join(lines))

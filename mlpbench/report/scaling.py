@@ -1,0 +1,218 @@
+"""Scaling ("## Scaling"): per-step gradient time against network size, from the scaling
+study's parquet under ``<results_dir>/scaling`` (``python -m mlpbench.scaling``).
+
+The section is there only when the folder holds rows. The folder is read like gradcheck's and
+the runs' (``results.read_measurements``): a file in it that is not a scaling result is listed
+under "Files left out" and the rest is reported, where it used to stop the whole report.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from mlpbench import results
+from mlpbench.report.describe import (
+    distinct,
+    machines_text,
+    revisions_text,
+    short_machine,
+    time_span,
+)
+from mlpbench.report.figures import new_figure
+from mlpbench.report.format import format_value, human_duration, is_missing, markdown
+from mlpbench.report.section import Inputs, Section
+
+FIGURE = "scaling.png"
+FIGURES: tuple[str, ...] = (FIGURE,)
+
+ENGINE_ORDER: tuple[str, ...] = ("backprop", "incremental", "naive")
+ENGINE_STYLE = {"backprop": ("C0", "o", "-"), "incremental": ("C1", "s", "-"),
+                "naive": ("C3", "^", "--")}
+"""Colour, marker and line style per scaling engine; naive is dashed because it is extrapolated."""
+
+
+def read_scaling(results_dir: Path, bad_files: list[tuple[Path, str]]) -> pd.DataFrame:
+    """Every row under ``results_dir/scaling``; an empty frame when there is none.
+
+    A missing folder is not an error: the scaling benchmark is optional, and a report without
+    it simply has no Scaling section. A file that is not a scaling result is added to
+    ``bad_files`` and left out, as for runs and gradcheck.
+    """
+    return results.read_measurements(Path(results_dir) / "scaling", results.SCALING_SCHEMA,
+                                     bad_files)
+
+
+def latest_scaling(rows: pd.DataFrame) -> pd.DataFrame:
+    """The latest measurement of each (engine, hidden size, batch size), in plotting order.
+
+    Re-running the benchmark adds a file rather than replacing one, so older measurements of
+    a cell stay on disk; only the newest is shown.
+    """
+    if rows.empty:
+        return rows
+    order = rows.sort_values(["measured_at", "measurement_id"], kind="stable")
+    latest = order.groupby(["engine", "hidden_size", "batch_size"], sort=False).tail(1)
+    rank = {engine: i for i, engine in enumerate(ENGINE_ORDER)}
+    return (latest.assign(_rank=latest["engine"].map(rank).fillna(len(rank)))
+            .sort_values(["batch_size", "_rank", "engine", "param_count"], kind="stable")
+            .drop(columns="_rank").reset_index(drop=True))
+
+
+def loglog_slope(param_counts: Sequence[float], seconds: Sequence[float]) -> float:
+    """Least-squares slope of log(time) against log(parameter count): the cost's exponent.
+
+    NaN with fewer than two distinct sizes, where no line is defined.
+    """
+    x = np.log(np.asarray(param_counts, dtype=float))
+    y = np.log(np.asarray(seconds, dtype=float))
+    if len(np.unique(x)) < 2:
+        return math.nan
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def scaling_slopes(latest: pd.DataFrame) -> pd.DataFrame:
+    """One slope per (engine, batch size), fitted to the median per-step times."""
+    rows = [
+        {"engine": engine, "batch_size": int(batch), "points": len(group),
+         "slope": loglog_slope(group["param_count"], group["seconds_per_step_median"])}
+        for (batch, engine), group in latest.groupby(["batch_size", "engine"], sort=False)
+    ]
+    return pd.DataFrame(rows, columns=["engine", "batch_size", "points", "slope"])
+
+
+def _sample_sizes(latest: pd.DataFrame) -> str:
+    """ "K = 200" (or the several K used) for the extrapolated rows."""
+    sizes = sorted({int(k) for k in latest.loc[latest["extrapolated"], "sampled_params"]})
+    return "K = " + ", ".join(f"{k:,}" for k in sizes)
+
+
+def engine_label(engine: str, latest: pd.DataFrame) -> str:
+    """The engine's name, saying for naive that its times are extrapolated from a sample."""
+    rows = latest[latest["engine"] == engine]
+    if rows["extrapolated"].any():
+        return f"{engine} (extrapolated from {_sample_sizes(rows)} sampled entries)"
+    return engine
+
+
+def format_scaling_times(latest: pd.DataFrame) -> pd.DataFrame:
+    """Median per-step time per (batch, engine) row and hidden-size column."""
+    hidden = sorted(latest["hidden_size"].unique())
+    rows = []
+    for (batch, engine), group in latest.groupby(["batch_size", "engine"], sort=False):
+        times = dict(zip(group["hidden_size"], group["seconds_per_step_median"], strict=True))
+        rows.append((str(int(batch)), engine,
+                     *(human_duration(times[h]) if h in times else "" for h in hidden)))
+    return pd.DataFrame(rows, columns=["Batch", "Engine", *(f"784-{h}-10" for h in hidden)])
+
+
+def format_slopes(slopes: pd.DataFrame) -> pd.DataFrame:
+    """Engines down, batch sizes across: the fitted exponents to two decimals."""
+    batches = sorted(slopes["batch_size"].unique())
+    rows = []
+    engines = [e for e in ENGINE_ORDER if e in set(slopes["engine"])]
+    engines += sorted(set(slopes["engine"]) - set(engines))
+    for engine in engines:
+        mine = slopes[slopes["engine"] == engine].set_index("batch_size")["slope"]
+        rows.append((engine, *(f"{mine[b]:.2f}" if b in mine and not is_missing(mine[b])
+                               else "n/a" for b in batches)))
+    return pd.DataFrame(rows, columns=["Engine", *(f"batch {b}" for b in batches)])
+
+
+def scaling_threads_text(latest: pd.DataFrame) -> str:
+    """The thread settings and load the timings ran under, which can change them many-fold."""
+    texts = []
+    for numba_threads, blas_env, load in distinct(
+        latest, ["numba_threads", "blas_threads_env", "load_avg_1m"]
+    ):
+        blas = f"BLAS threads {blas_env}" if blas_env else "BLAS threads at the library default"
+        load_text = "n/a" if is_missing(load) else f"{load:.2f}"
+        texts.append(f"numba threads {format_value(numba_threads)}, {blas}, "
+                     f"1-min load average {load_text} at the start")
+    return "; ".join(texts)
+
+
+def scaling_markdown(latest: pd.DataFrame, slopes: pd.DataFrame, figure: str | None) -> str:
+    """The "## Scaling" section: what was timed where, the slopes, the times, the figure."""
+    repeats = sorted({int(r) for r in latest["repeats"]})
+    dates = latest["measured_at"]
+    lines = [
+        "## Scaling",
+        "",
+        "Per-step gradient time of each engine against the network's parameter count "
+        "(784-H-10, H = " + ", ".join(str(int(h)) for h in sorted(latest["hidden_size"].unique()))
+        + ") at each batch size, measured by `python -m mlpbench.scaling` on real digits from "
+        f"{', '.join(sorted(latest['dataset'].unique()))}, float64, numerical engines with "
+        "central differences, h = 1e-4. Each time is the median of "
+        + " or ".join(str(r) for r in repeats)
+        + " timed calls after one warm-up call (the latest measurement of each cell). "
+        f"**Naive times are extrapolated**: the seed's loop was timed on {_sample_sizes(latest)} "
+        "parameter entries sampled uniformly from W1, b1, W2 and b2, and the mean time per entry "
+        "multiplied by the parameter count. "
+        f"Machine: {machines_text(latest)}; {scaling_threads_text(latest)}. "
+        f"Measured {time_span(dates)} UTC, code revision {revisions_text(latest)}.",
+        "",
+        "Least-squares slope of log(time per step) against log(parameter count), per engine and "
+        "batch size (1 means time proportional to the parameter count, 2 to its square):",
+        "",
+        markdown(format_slopes(slopes)),
+        "",
+        "Median time per step:",
+        "",
+        markdown(format_scaling_times(latest), text_columns=2),
+        "",
+    ]
+    if figure is not None:
+        lines += [f"![per-step gradient time vs parameter count]({figure})", ""]
+    return "\n".join(lines)
+
+
+def draw_scaling(latest: pd.DataFrame, slopes: pd.DataFrame, title: str) -> Figure:
+    """Log-log time per step vs parameter count, one panel per batch size, slopes in legends."""
+    batches = sorted(latest["batch_size"].unique())
+    fig = new_figure(5.2 * len(batches), 6.2)
+    axes = np.atleast_1d(fig.subplots(1, len(batches), sharey=True))
+    slope_of = {(r["engine"], r["batch_size"]): r["slope"] for _, r in slopes.iterrows()}
+    for ax, batch in zip(axes, batches, strict=True):
+        panel = latest[latest["batch_size"] == batch]
+        for engine, line in panel.groupby("engine", sort=False):
+            color, marker, style = ENGINE_STYLE.get(engine, ("C7", "x", ":"))
+            slope = slope_of.get((engine, int(batch)), math.nan)
+            slope_text = "n/a" if is_missing(slope) else f"{slope:.2f}"
+            ax.plot(line["param_count"], line["seconds_per_step_median"], color=color,
+                    marker=marker, ls=style, lw=1.6,
+                    label=f"{engine_label(engine, panel)}, slope {slope_text}")
+        ticks = panel.drop_duplicates("hidden_size").sort_values("param_count")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(ticks["param_count"], [f"{int(p):,}\nH={int(h)}" for p, h in
+                                             zip(ticks["param_count"], ticks["hidden_size"],
+                                                 strict=True)], fontsize=7)
+        ax.minorticks_off()
+        ax.set_title(f"batch {int(batch)}", fontsize=10)
+        ax.set_xlabel("parameter count (hidden size H)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+    axes[0].set_ylabel("gradient time per step (s, median)")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def section(inputs: Inputs) -> Section:
+    """ "## Scaling" and its figure, empty without scaling rows. Numbers: ``latest``
+    (``latest_scaling``) and ``slopes`` (``scaling_slopes``)."""
+    latest = latest_scaling(inputs.scaling)
+    if latest.empty:
+        return Section("scaling")
+    slopes = scaling_slopes(latest)
+    title = ("Gradient time per step vs network size (784-H-10), log-log; "
+             "legend: least-squares slope of log time vs log parameter count\n"
+             f"{short_machine(latest)}; {scaling_threads_text(latest)}")
+    return Section("scaling", scaling_markdown(latest, slopes, FIGURE),
+                   {FIGURE: draw_scaling(latest, slopes, title)},
+                   {"latest": latest, "slopes": slopes})
