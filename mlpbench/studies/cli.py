@@ -1,4 +1,4 @@
-"""What the plain (non-Hydra) command lines share: usage errors as one line with exit code 2.
+"""What the studies' command lines share: usage errors as one line with exit code 2.
 
 ``python -m mlpbench.scaling`` and ``python -m mlpbench.gradcheck`` take flags through argparse;
 this makes their bad input look like the Hydra entry point's: one line naming the flag and
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-EXIT_USAGE = 2
+from mlpbench.errors import EXIT_USAGE
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -43,19 +43,21 @@ import pandas as pd
 from tabulate import tabulate
 from threadpoolctl import threadpool_limits
 
-from mlpbench import results, train
-from mlpbench.cli import EXIT_USAGE, OneLineParser, int_at_least, positive_float
+from mlpbench import problem, results, train
 from mlpbench.data import DATASETS, Dataset, load_dataset
-from mlpbench.errors import ConfigError, MlpbenchError
+from mlpbench.errors import EXIT_USAGE, ConfigError, MlpbenchError
 from mlpbench.methods import backprop, numerical
-from mlpbench.model import PARAM_KEYS, Params, init_params, one_hot
+from mlpbench.model import PARAM_KEYS, Params
+from mlpbench.report.format import format_error, format_step, weights_text
+from mlpbench.report.gradcheck import best_of, best_steps
+from mlpbench.studies.cli import OneLineParser, int_at_least, positive_float
 
 PROG = "python -m mlpbench.gradcheck"
 
-SCHEMES: tuple[str, ...] = ("forward", "backward", "central", "richardson", "complex_step")
-"""Every scheme of ``method=numerical``, in order of their truncation error's order in h."""
-DTYPES: tuple[str, ...] = ("float64", "float32")
-WEIGHTS: tuple[str, ...] = ("init", "trained")
+SCHEMES: tuple[str, ...] = numerical.SCHEMES
+"""Every scheme of ``method=numerical``."""
+DTYPES: tuple[str, ...] = problem.DTYPES
+WEIGHTS: tuple[str, ...] = results.GRADCHECK_WEIGHTS
 
 DEFAULT_OUT = Path("results/gradcheck")
 DEFAULT_DATASET = "mnist_subset"
@@ -68,13 +70,10 @@ DEFAULT_H_MIN = 1e-14
 DEFAULT_POINTS = 27
 """1e-1 down to 1e-14 in half decades."""
 
-INPUT_SIZE, OUTPUT_SIZE = 784, 10
 TRAIN_BATCH = 100
 TRAIN_LR = 0.1
 """The seed's protocol, which the trained weights follow whatever ``--batch-size`` says."""
 LOG_EPS = 1e-7
-
-GRADCHECK_SCHEMA = results.GRADCHECK_SCHEMA
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,20 +90,9 @@ def h_grid(h_max: float, h_min: float, points: int) -> list[float]:
     return [float(f"{10.0 ** e:.12g}") for e in exponents]
 
 
-def fixed_batch(data: Dataset, batch_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``batch_size`` distinct training digits picked with ``seed``, scaled 1/255, one-hot.
-
-    Real digits matter: the loss's curvature, hence the truncation error, depends on the
-    inputs, and the incremental engine works per distinct pixel value, which random inputs
-    would misrepresent.
-    """
-    idx = np.random.default_rng(seed).choice(data.n_train, batch_size, replace=False)
-    return data.x_train[idx].astype(np.float64) / 255, one_hot(data.y_train[idx], OUTPUT_SIZE)
-
-
 def initial_weights(hidden_size: int, seed: int) -> Params:
     """The float64 initial weights of a run with ``seed`` (its ``init`` stream)."""
-    return init_params(INPUT_SIZE, hidden_size, OUTPUT_SIZE, train.streams(seed).init)
+    return problem.init_network(hidden_size, train.streams(seed).init)
 
 
 def trained_weights(data: Dataset, hidden_size: int, seed: int, epochs: int) -> Params:
@@ -115,7 +103,7 @@ def trained_weights(data: Dataset, hidden_size: int, seed: int, epochs: int) -> 
     meaningless at non-finite weights.
     """
     streams = train.streams(seed)
-    params = init_params(INPUT_SIZE, hidden_size, OUTPUT_SIZE, streams.init)
+    params = problem.init_network(hidden_size, streams.init)
     estimator = backprop.make_estimator(backprop.Config(), math.nan, LOG_EPS)  # h is unused
     status = train.train(
         params, estimator, data, epochs=epochs, steps_per_epoch=1, batch_size=TRAIN_BATCH,
@@ -209,54 +197,7 @@ def measure_curves(
 
 
 # ---------------------------------------------------------------------------------------------
-# Summaries: pure functions of the rows, shared with the report.
-
-
-def format_step(h: float) -> str:
-    """A step as "1.0e-04" / "3.2e-05": grid points of half decades stay readable."""
-    return "n/a" if pd.isna(h) else f"{h:.1e}"
-
-
-def format_error(value: float) -> str:
-    """A relative error as "8.8e-11"; "n/a" for NaN (a non-finite gradient)."""
-    return "n/a" if pd.isna(value) else f"{value:.1e}"
-
-
-def best_of(curve: pd.DataFrame) -> dict[str, float]:
-    """The row of ``curve`` with the smallest rel_err (the largest such h on ties); NaN h and
-    error when every point is NaN."""
-    finite = curve[curve["rel_err"].notna()]
-    if finite.empty:
-        return {"h": math.nan, "rel_err": math.nan}
-    ordered = finite.sort_values(["rel_err", "h"], ascending=[True, False], kind="stable")
-    return {"h": float(ordered["h"].iloc[0]), "rel_err": float(ordered["rel_err"].iloc[0])}
-
-
-def best_steps(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per (weights, dtype, scheme) in a fixed order: the best h and its error."""
-    columns = ["weights", "trained_epochs", "dtype", "scheme", "best_h", "best_rel_err",
-               "points"]
-    found = []
-    for (weights, dtype, scheme), curve in rows.groupby(["weights", "dtype", "scheme"]):
-        best = best_of(curve)
-        found.append({"weights": weights, "trained_epochs": int(curve["trained_epochs"].max()),
-                      "dtype": dtype, "scheme": scheme, "best_h": best["h"],
-                      "best_rel_err": best["rel_err"], "points": len(curve)})
-    found.sort(key=lambda row: (_rank(row["weights"], WEIGHTS), _rank(row["dtype"], DTYPES),
-                                _rank(row["scheme"], SCHEMES)))
-    return pd.DataFrame(found, columns=columns)
-
-
-def _rank(name: str, order: Sequence[str]) -> tuple[int, str]:
-    """Sort key: the canonical position, unknown names last in alphabetical order."""
-    return (order.index(name), "") if name in order else (len(order), name)
-
-
-def weights_text(weights: str, trained_epochs: int) -> str:
-    """ "init" or "trained (100 epochs)"."""
-    if weights == "trained":
-        return f"trained ({trained_epochs} epoch{'s' if trained_epochs != 1 else ''})"
-    return str(weights)
+# Output.
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -268,11 +209,6 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     return tabulate(body, headers=["weights", "dtype", "scheme", "best h", "best rel_err"],
                     tablefmt="simple", disable_numparse=True,
                     colalign=("left", "left", "left", "right", "right"))
-
-
-def write_gradcheck(out_dir: Path, rows: Sequence[dict[str, Any]]) -> Path:
-    """Write the rows as one new parquet file, atomically (see ``results.write_measurements``)."""
-    return results.write_measurements(out_dir, rows, GRADCHECK_SCHEMA)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,13 +285,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             **results.environment(),
         }
         rows = [{**row, **context} for row in measure_curves(
-            weights, fixed_batch(data, args.batch_size, args.seed),
+            weights, problem.fixed_batch(data, args.batch_size, args.seed),
             schemes=_in_order(args.schemes, SCHEMES), dtypes=_in_order(args.dtypes, DTYPES),
             steps=h_grid(args.h_max, args.h_min, args.points),
             trained_epochs=args.trained_epochs,
             progress=lambda line: print(line, file=sys.stderr, flush=True),
         )]
-        path = write_gradcheck(args.out, rows)
+        path = results.write_measurements(args.out, rows, results.GRADCHECK_SCHEMA)
     except MlpbenchError as ex:
         print(f"{PROG}: error: {ex}", file=sys.stderr)
         return EXIT_USAGE

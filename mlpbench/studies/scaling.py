@@ -5,13 +5,14 @@ replace backprop depends on how each method's cost grows, so this measures the t
 gradient step for every hidden size x batch size on a grid, for three engines:
 
 - ``backprop``: ``methods.backprop.gradient``, the reference;
-- ``incremental``: ``_incremental.incremental_gradient``, central differences, h = 1e-4;
-- ``naive``: the seed's loop (central differences, h = 1e-4), two ``numerical._loss_with`` calls
-  per parameter entry. A whole step takes seconds to an hour, so it is timed on a seeded random
-  sample of ``--naive-sample`` entries drawn uniformly from all parameter entries (so each of
-  W1, b1, W2, b2 contributes in proportion to its size), and the mean time per entry is scaled
-  by the parameter count. Those rows say so: ``extrapolated`` is true and ``sampled_params``
-  holds the sample size.
+- ``incremental``: ``numerical.gradient`` on the incremental engine, central differences,
+  h = 1e-4;
+- ``naive``: the seed's loop (central differences, h = 1e-4), two
+  ``numerical.loss_with_moved`` calls per parameter entry. A whole step takes seconds to an
+  hour, so it is timed on a seeded random sample of ``--naive-sample`` entries drawn uniformly
+  from all parameter entries (so each of W1, b1, W2, b2 contributes in proportion to its size),
+  and the mean time per entry is scaled by the parameter count. Those rows say so:
+  ``extrapolated`` is true and ``sampled_params`` holds the sample size.
 
 Every cell uses real digits from the embedded MNIST subset (a batch drawn with a fixed seed,
 scaled by 1/255), the seed's init with a fixed seed, and float64. Each engine is called once to
@@ -40,16 +41,18 @@ import numpy as np
 from tabulate import tabulate
 from threadpoolctl import threadpool_limits
 
-from mlpbench import results
-from mlpbench.cli import EXIT_USAGE, OneLineParser, int_at_least
+from mlpbench import methods, problem, results
 from mlpbench.data import Dataset, load_dataset
-from mlpbench.errors import MlpbenchError
+from mlpbench.errors import EXIT_USAGE, MlpbenchError
 from mlpbench.methods import backprop, numerical
-from mlpbench.model import PARAM_KEYS, Params, init_params, one_hot
+from mlpbench.model import PARAM_KEYS, Params, param_count
+from mlpbench.report.format import human_duration
+from mlpbench.studies.cli import OneLineParser, int_at_least
 
 PROG = "python -m mlpbench.scaling"
 
-ENGINES: tuple[str, ...] = ("backprop", "incremental", "naive")
+ENGINES: tuple[str, ...] = (methods.REFERENCE, *numerical.ENGINES)
+"""backprop, then the numerical engines: incremental and naive."""
 DEFAULT_HIDDEN: tuple[int, ...] = (16, 32, 50, 100, 200)
 DEFAULT_BATCH: tuple[int, ...] = (10, 100, 1000)
 DEFAULT_OUT = Path("results/scaling")
@@ -62,15 +65,13 @@ SLOW_CALL_S = 1.0
 SLOW_REPEATS times instead of DEFAULT_REPEATS: the slow cells are the naive sample at large
 networks and batches, and five calls of them would double the grid's runtime for little gain."""
 
-INPUT_SIZE, OUTPUT_SIZE = 784, 10
 DATASET = "mnist_subset"
 DTYPE = "float64"
-SCHEME = "central"
+SCHEME = numerical.Config().scheme
+"""The default scheme, central differences, as the seed computes them."""
 H = 1e-4
 LOG_EPS = 1e-7
 SEED = 0
-
-SCALING_SCHEMA = results.SCALING_SCHEMA
 
 BLAS_THREAD_VARS: tuple[str, ...] = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -81,25 +82,9 @@ Entry = tuple[str, tuple[int, ...]]
 # The problem each cell times: pure functions of sizes and seeds.
 
 
-def param_count_for(hidden_size: int) -> int:
-    """Parameters of a 784-H-10 network: 784 H + H + 10 H + 10 (39,760 at H = 50)."""
-    return INPUT_SIZE * hidden_size + hidden_size + hidden_size * OUTPUT_SIZE + OUTPUT_SIZE
-
-
 def cell_params(hidden_size: int, seed: int = SEED) -> Params:
     """The seed's init for 784-H-10, seeded, so every engine times the same weights."""
-    return init_params(INPUT_SIZE, hidden_size, OUTPUT_SIZE, np.random.default_rng(seed))
-
-
-def real_batch(data: Dataset, batch_size: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
-    """``batch_size`` distinct training digits picked with a fixed seed, scaled and one-hot.
-
-    Real digits matter: the incremental engine's cost follows the number of distinct nonzero
-    pixel values per image, which random inputs would misrepresent.
-    """
-    idx = np.random.default_rng(seed).choice(data.n_train, batch_size, replace=False)
-    x = data.x_train[idx].astype(np.float64) / 255
-    return x, one_hot(data.y_train[idx], OUTPUT_SIZE)
+    return problem.init_network(hidden_size, np.random.default_rng(seed))
 
 
 def sample_entries(params: Params, k: int, rng: np.random.Generator) -> list[Entry]:
@@ -133,8 +118,8 @@ def naive_sample_step(
 
     def step() -> None:
         for key, index in entries:
-            plus = numerical._loss_with(params, key, index, H, x, t, LOG_EPS)
-            minus = numerical._loss_with(params, key, index, -H, x, t, LOG_EPS)
+            plus = numerical.loss_with_moved(params, key, index, H, x, t, LOG_EPS)
+            minus = numerical.loss_with_moved(params, key, index, -H, x, t, LOG_EPS)
             _ = (plus - minus) / (2 * H)
 
     return step
@@ -144,14 +129,13 @@ def engine_call(
     engine: str, params: Params, x: np.ndarray, t: np.ndarray, entries: Sequence[Entry]
 ) -> Callable[[], object]:
     """A zero-argument call computing one step of ``engine`` (the naive one on its sample)."""
-    if engine == "backprop":
+    if engine == methods.REFERENCE:
         return lambda: backprop.gradient(params, x, t, LOG_EPS)
-    if engine == "incremental":
-        from mlpbench.methods._incremental import incremental_gradient
-
-        return lambda: incremental_gradient(params, x, t, h=H, scheme=SCHEME, log_eps=LOG_EPS)
-    if engine == "naive":
+    if engine == numerical.NAIVE:
         return naive_sample_step(params, x, t, entries)
+    if engine in numerical.ENGINES:
+        return lambda: numerical.gradient(params, x, t, h=H, scheme=SCHEME, log_eps=LOG_EPS,
+                                          engine=engine)
     raise ValueError(f"unknown engine {engine!r}")
 
 
@@ -200,20 +184,21 @@ def measure_cell(
     """Time one engine on one (hidden size, batch): a warm-up call, then the timed calls."""
     params = cell_params(hidden_size)
     x, t = batch
-    n_params = param_count_for(hidden_size)
+    n_params = param_count(params)
     entries = sample_entries(params, naive_sample, np.random.default_rng(SEED))
-    sampled = engine == "naive"
+    sampled = engine == numerical.NAIVE
+    reference = engine == methods.REFERENCE
     call = engine_call(engine, params, x, t, entries)
     # As in runs (numerical.SINGLE_THREADED_BLAS): BLAS on one thread for the numerical engines.
-    with threadpool_limits(limits=None if engine == "backprop" else 1, user_api="blas"):
+    with threadpool_limits(limits=None if reference else 1, user_api="blas"):
         n_calls = repeats_for(time_call(call), repeats)
         times = [time_call(call) for _ in range(n_calls)]
     median, best = step_seconds(times, n_params / len(entries) if sampled else 1.0)
     return {
         "engine": engine,
-        "method": "backprop" if engine == "backprop" else "numerical",
-        "scheme": None if engine == "backprop" else SCHEME,
-        "h": None if engine == "backprop" else H,
+        "method": engine if reference else numerical.NAME,
+        "scheme": None if reference else SCHEME,
+        "h": None if reference else H,
         "dataset": DATASET,
         "hidden_size": hidden_size,
         "batch_size": int(x.shape[0]),
@@ -234,9 +219,8 @@ def measure_grid(
     naive_sample: int, data: Dataset, progress: Callable[[str], None] = lambda line: None,
 ) -> list[dict[str, Any]]:
     """Every engine at every (hidden size, batch size), with the environment on each row."""
-    from mlpbench.methods._incremental import warm_up
-
-    warm_up()  # numba compiles (or loads its cache) here, never inside a timed call
+    numerical.make_estimator(numerical.Config(), H, LOG_EPS)  # numba compiles (or loads its
+    # cache) here, never inside a timed call
     measurement_id = results.new_attempt_id()
     context = {"measurement_id": measurement_id, "numba_threads": _numba_threads(),
                "blas_threads_env": _blas_threads_env(), "load_avg_1m": os.getloadavg()[0],
@@ -244,17 +228,17 @@ def measure_grid(
     rows = []
     total = len(hidden_sizes) * len(batch_sizes) * len(ENGINES)
     for batch_size in batch_sizes:
-        batch = real_batch(data, batch_size)
+        batch = problem.fixed_batch(data, batch_size, SEED)
         for hidden_size in hidden_sizes:
             for engine in ENGINES:
                 row = {**measure_cell(engine, hidden_size, batch, repeats=repeats,
                                       naive_sample=naive_sample), **context}
-                if engine != "backprop":
+                if engine != methods.REFERENCE:
                     row["blas_threads_env"] = "1"  # limited in-process, as in runs
                 rows.append(row)
                 note = " (extrapolated)" if row["extrapolated"] else ""
                 progress(f"[{len(rows)}/{total}] {engine} 784-{hidden_size}-10 batch "
-                         f"{batch_size}: {format_seconds(row['seconds_per_step_median'])}"
+                         f"{batch_size}: {human_duration(row['seconds_per_step_median'])}"
                          f"/step{note}")
     return rows
 
@@ -263,25 +247,12 @@ def measure_grid(
 # Output.
 
 
-def format_seconds(seconds: float) -> str:
-    """A per-step time in a readable unit, three significant digits ("85.2 µs", "12.3 s")."""
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.3g} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.3g} ms"
-    if seconds < 120:
-        return f"{seconds:.3g} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.3g} min"
-    return f"{seconds / 3600:.3g} h"
-
-
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """The compact stdout table: one line per cell and engine."""
     body = [
         (row["engine"], row["hidden_size"], row["batch_size"], f"{row['param_count']:,}",
-         format_seconds(row["seconds_per_step_median"]),
-         format_seconds(row["seconds_per_step_min"]), row["repeats"],
+         human_duration(row["seconds_per_step_median"]),
+         human_duration(row["seconds_per_step_min"]), row["repeats"],
          f"extrapolated from {row['sampled_params']} entries" if row["extrapolated"] else "")
         for row in rows
     ]
@@ -290,11 +261,6 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     return tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True,
                     colalign=("left", "right", "right", "right", "right", "right", "right",
                               "left"))
-
-
-def write_scaling(out_dir: Path, rows: Sequence[dict[str, Any]]) -> Path:
-    """Write the rows as one new parquet file, atomically (see ``results.write_measurements``)."""
-    return results.write_measurements(out_dir, rows, SCALING_SCHEMA)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             naive_sample=args.naive_sample, data=data,
             progress=lambda line: print(line, file=sys.stderr, flush=True),
         )
-        path = write_scaling(args.out, rows)
+        path = results.write_measurements(args.out, rows, results.SCALING_SCHEMA)
     except MlpbenchError as ex:
         print(f"{PROG}: error: {ex}", file=sys.stderr)
         return EXIT_USAGE

@@ -13,11 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlpbench import gradcheck, methods, train
+from mlpbench import problem, results, train
 from mlpbench.config import RunSettings
 from mlpbench.data import load_dataset
 from mlpbench.methods import backprop
-from mlpbench.model import loss, one_hot
+from mlpbench.model import loss
+from mlpbench.report.gradcheck import best_of
+from mlpbench.run import execute
+from mlpbench.studies import gradcheck
 
 HIDDEN = 8
 BATCH = 20
@@ -51,7 +54,7 @@ def test_one_row_per_weights_scheme_dtype_and_h(small_run) -> None:
     assert len(rows) == 2 * len(gradcheck.SCHEMES) * len(gradcheck.DTYPES) * len(STEPS)  # 100
     assert sorted(set(rows["h"])) == sorted(STEPS)
     assert set(rows["scheme"]) == set(gradcheck.SCHEMES)
-    assert list(rows.columns) == gradcheck.GRADCHECK_SCHEMA.names
+    assert list(rows.columns) == results.GRADCHECK_SCHEMA.names
     assert rows["measurement_id"].nunique() == 1
     files = [p.name for p in out.iterdir()]
     assert len(files) == 1 and files[0].endswith(".parquet") and not files[0].startswith(".")
@@ -102,18 +105,18 @@ def test_stdout_table_lists_best_h(small_run) -> None:
 def test_trained_weights_are_a_backprop_runs(tmp_path: Path) -> None:
     """The trained weights reproduce a real ``method=backprop`` run's final loss bit for bit."""
     cfg = backprop.Config()
-    h, lr = methods.defaults(cfg)
+    h, lr = backprop.default_h(cfg), backprop.default_lr(cfg)
     settings = RunSettings(
         method=cfg, dataset="mnist_subset", download=False, hidden_size=HIDDEN, epochs=2,
         steps_per_epoch=1, batch_size=100, lr=lr, h=h, seed=1, dtype="float64",
         log_eps=1e-7, data_dir=None, results_dir=tmp_path, progress=False,
     )
-    run = train.execute(settings)
+    run = execute(settings)
     data = load_dataset("mnist_subset")
     params = gradcheck.trained_weights(data, HIDDEN, seed=1, epochs=2)
     batches = train.batch_indices(train.streams(1).batches, data.n_train, 100)
     idx = [next(batches) for _ in range(2)][-1]
-    x, t = data.x_train[idx] / 255, one_hot(data.y_train[idx], 10)
+    x, t = problem.inputs(data.x_train[idx]), problem.targets(data.y_train[idx])
     assert loss(params, x, t) == run["final_loss"]
 
 
@@ -133,7 +136,7 @@ def test_non_finite_gradient_is_nan_not_a_crash() -> None:
     scaled = {k: 2 * v for k, v in reference.items()}
     rel_err, cos, max_abs = gradcheck.gradient_errors(scaled, reference)
     assert (rel_err, cos, max_abs) == pytest.approx((1.0, 1.0, 1.0))
-    best = gradcheck.best_of(pd.DataFrame({"h": [1e-2, 1e-3], "rel_err": [math.nan] * 2}))
+    best = best_of(pd.DataFrame({"h": [1e-2, 1e-3], "rel_err": [math.nan] * 2}))
     assert math.isnan(best["h"]) and math.isnan(best["rel_err"])
 
 

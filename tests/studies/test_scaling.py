@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlpbench import scaling
 from mlpbench.model import PARAM_KEYS, param_count
+from mlpbench.studies import scaling
 
 HIDDEN = (4, 8)
 BATCH = (5, 10)
@@ -75,10 +75,12 @@ def test_stdout_table(tiny_grid: tuple[Path, pd.DataFrame, str]) -> None:
     assert "6,370" in stdout  # 784-8-10
 
 
-def test_param_count_for_matches_the_model() -> None:
+def test_cell_params_are_the_seed_network() -> None:
     for hidden in (1, 16, 50, 200):
-        assert scaling.param_count_for(hidden) == param_count(scaling.cell_params(hidden))
-    assert scaling.param_count_for(50) == 39_760
+        params = scaling.cell_params(hidden)
+        assert param_count(params) == 784 * hidden + hidden + 10 * hidden + 10
+        assert params["W1"].shape == (784, hidden) and params["b2"].shape == (10,)
+    assert param_count(scaling.cell_params(50)) == 39_760
 
 
 def test_naive_sample_is_distinct_valid_and_spans_blocks() -> None:

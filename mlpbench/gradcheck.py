@@ -1,0 +1,12 @@
+"""``python -m mlpbench.gradcheck``: the command of ``mlpbench.studies.gradcheck``.
+
+The study lives with the others in ``mlpbench.studies``; this name stays the command that the
+Makefile, the README and the reports cite.
+"""
+
+import sys
+
+from mlpbench.studies.gradcheck import main
+
+if __name__ == "__main__":
+    sys.exit(main())

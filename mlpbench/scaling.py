@@ -1,0 +1,12 @@
+"""``python -m mlpbench.scaling``: the command of ``mlpbench.studies.scaling``.
+
+The study lives with the others in ``mlpbench.studies``; this name stays the command that the
+Makefile, the README and the reports cite.
+"""
+
+import sys
+
+from mlpbench.studies.scaling import main
+
+if __name__ == "__main__":
+    sys.exit(main())
