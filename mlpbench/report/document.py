@@ -44,7 +44,8 @@ REPORT_MD = "report.md"
 class ReportOutputs:
     """What ``render`` wrote and the numbers behind it, so callers and tests need not re-parse.
 
-    ``figures`` maps each figure file name written to its path, in the order written;
+    ``figures`` maps each figure file name written to its path, in the order the sections'
+    modules declare them (``figure_names``);
     ``numbers`` maps each section's name to its ``Section.numbers``; ``bad_files`` lists the
     files left out as (path, reason).
     """
@@ -139,11 +140,11 @@ def render(results_dir: Path, out_dir: Path) -> ReportOutputs:
     written: dict[str, Path] = {}
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        for name, data in pngs.items():
-            _write(out_dir / name, data)
-            written[name] = out_dir / name
         for name in figure_names():
-            if name not in written:
+            if name in pngs:
+                _write(out_dir / name, pngs[name])
+                written[name] = out_dir / name
+            else:
                 (out_dir / name).unlink(missing_ok=True)
         _write(report_md, text.encode())
     except OSError as ex:

@@ -4,9 +4,9 @@ Two entry points, because the report puts other sections between the table and i
 
 - ``table_section``: the report's title and what was measured, the table (one row per
   configuration, mean ± std over the ok seeds), the short-run footnote, the runs excluded from
-  the means and the duplicate attempts set aside. It also draws the curves (loss and test
-  accuracy by epoch, the paired seed), so everything computed from the runs is in its numbers;
-- ``figures_section``: "## Figures", linking the curves ``table_section`` drew.
+  the means and the duplicate attempts set aside;
+- ``figures_section``: "## Figures", the curves (loss and test accuracy by epoch, mean over
+  seeds with their band) and the paired seed (one seed under every method).
 
 Diverged or failed runs never enter a mean, but they are always listed, because a method that
 sometimes diverges is a finding, not noise.
@@ -246,13 +246,12 @@ def draw_paired(curves: pd.DataFrame, order: Sequence[str], colors: dict[str, st
 
 
 def table_section(inputs: Inputs) -> Section:
-    """The title, what was measured, "## Our results", exclusions and duplicates; the curves.
+    """The title, what was measured, "## Our results", exclusions and duplicates.
 
     Numbers: ``summary`` (one row per configuration), ``table`` (its markdown), ``footnote``,
-    ``excluded`` (the kept attempts not ok), ``duplicates`` (attempts set aside),
-    ``paired_seed`` (None when no seed is shared) and ``curve_stats``.
+    ``excluded`` (the kept attempts not ok) and ``duplicates`` (attempts set aside).
     """
-    kept, ok_runs, summary = inputs.kept, inputs.ok_runs, inputs.summary
+    kept, summary = inputs.kept, inputs.summary
     table = markdown(format_summary(summary)) if not summary.empty else NO_OK_RUN
     footnote = short_run_footnote(summary)
     excluded = excluded_runs(kept)
@@ -282,7 +281,19 @@ def table_section(inputs: Inputs) -> Section:
     if not excluded.empty:
         lines += [markdown(excluded), ""]
     lines += [duplicates_line(inputs.set_aside), ""]
+    return Section("runs", "\n".join(lines), numbers={
+        "summary": summary, "table": table, "footnote": footnote, "excluded": excluded,
+        "duplicates": len(inputs.set_aside),
+    })
 
+
+def figures_section(inputs: Inputs) -> Section:
+    """ "## Figures": loss and test accuracy by epoch and the paired seed, or why one is missing.
+
+    Numbers: ``curve_stats`` (what the two curve figures plot) and ``paired_seed`` (None when
+    no seed is shared).
+    """
+    kept, ok_runs = inputs.kept, inputs.ok_runs
     figures: dict[str, Figure | bytes] = {}
     stats = curve_stats(inputs.curves, ok_runs)
     if not ok_runs.empty:
@@ -303,24 +314,13 @@ def table_section(inputs: Inputs) -> Section:
                  f"{short_datasets(paired_runs)} · {short_protocol(paired_runs)}")
         figures[PAIRED_FIGURE] = draw_paired(paired_curves(inputs.curves, paired_runs),
                                              list(paired_runs["config"]), inputs.colors, title)
-    return Section("runs", "\n".join(lines), figures, {
-        "summary": summary, "table": table, "footnote": footnote, "excluded": excluded,
-        "duplicates": len(inputs.set_aside), "paired_seed": None if paired is None else paired[0],
-        "curve_stats": stats,
-    })
 
-
-def figures_section(inputs: Inputs) -> Section:
-    """ "## Figures": links to the curves ``table_section`` drew, or why one is missing."""
-    paired = paired_selection(inputs.ok_runs)
-    drawn = {LOSS_FIGURE: not inputs.ok_runs.empty, TEST_ACC_FIGURE: not inputs.ok_runs.empty,
-             PAIRED_FIGURE: paired is not None}
     lines = ["## Figures", ""]
     for name, alt in ((LOSS_FIGURE, "training loss vs epoch"),
                       (TEST_ACC_FIGURE, "test accuracy vs epoch"), (PAIRED_FIGURE, "paired seed")):
-        if drawn[name]:
+        if name in figures:
             lines += [f"![{alt}]({name})", ""]
-    if not drawn[LOSS_FIGURE]:
+    if LOSS_FIGURE not in figures:
         lines += ["No run finished with status ok, so there are no curves to plot.", ""]
     if paired is None:
         lines.append("Paired-seed figure skipped: no seed was run under two or more methods "
@@ -331,4 +331,5 @@ def figures_section(inputs: Inputs) -> Section:
                      f"{paired_runs['method_label'].nunique()} methods with the same initial "
                      "weights and the same mini-batches.")
     lines.append("")
-    return Section("figures", "\n".join(lines))
+    return Section("figures", "\n".join(lines), figures, {
+        "curve_stats": stats, "paired_seed": None if paired is None else paired[0]})

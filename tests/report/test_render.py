@@ -51,7 +51,7 @@ def test_paired_figure_skipped_without_shared_seed(tmp_path: Path) -> None:
     write(tmp_path / "r", NUMERICAL, 1, 1.5, 0.6, 100.0)
     outputs = render(tmp_path / "r", out)
     assert PAIRED_FIGURE not in outputs.figures
-    assert outputs.numbers["runs"]["paired_seed"] is None
+    assert outputs.numbers["figures"]["paired_seed"] is None
     assert not (out / "paired_seed.png").exists()
     assert "Paired-seed figure skipped" in outputs.report_md.read_text()
 

@@ -87,7 +87,7 @@ def test_latest_ok_attempt_beats_a_later_failure(tmp_path: Path) -> None:
 
 
 def test_curves_are_drawn(rendered: ReportOutputs) -> None:
-    assert runs_numbers(rendered)["paired_seed"] == 0
+    assert rendered.numbers["figures"]["paired_seed"] == 0
     for name in FIGURES:
         assert is_png(rendered.figures.get(name)), name
 
