@@ -219,8 +219,9 @@ def measure_grid(
     naive_sample: int, data: Dataset, progress: Callable[[str], None] = lambda line: None,
 ) -> list[dict[str, Any]]:
     """Every engine at every (hidden size, batch size), with the environment on each row."""
-    numerical.make_estimator(numerical.Config(), H, LOG_EPS)  # numba compiles (or loads its
-    # cache) here, never inside a timed call
+    # Building an incremental estimator compiles numba's kernels (or loads its cache) here,
+    # never inside a timed call.
+    numerical.make_estimator(numerical.Config(engine=numerical.INCREMENTAL), H, LOG_EPS)
     measurement_id = results.new_attempt_id()
     context = {"measurement_id": measurement_id, "numba_threads": _numba_threads(),
                "blas_threads_env": _blas_threads_env(), "load_avg_1m": os.getloadavg()[0],
