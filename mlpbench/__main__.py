@@ -7,11 +7,9 @@ Hydra is asked to re-raise (HYDRA_FULL_ERROR) so that this module can word those
 
 from __future__ import annotations
 
-import difflib
 import os
 import signal
 import sys
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -21,7 +19,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from mlpbench.config import RunConfig, register_configs, settings_from
+from mlpbench.config import NAME_MAX, register_configs, settings_from, unknown_key
 from mlpbench.errors import EXIT_USAGE, ConfigError, MlpbenchError
 from mlpbench.run import execute, summary_line
 
@@ -39,19 +37,10 @@ def app(cfg: DictConfig) -> dict[str, Any]:
     try:
         settings = settings_from(cfg)
         run = execute(settings)
-    except MlpbenchError as ex:
+    except (MlpbenchError, OmegaConfBaseException) as ex:  # e.g. an unset ${oc.env:VAR}
         fail(ex)
     print(summary_line(run, settings.results_dir), flush=True)
     return run
-
-
-def unknown_key(key: str) -> str:
-    """Name the unknown key and the nearest known ones."""
-    known = [f.name for f in fields(RunConfig)] + ["model.hidden_size", "method.scheme",
-                                                   "method.engine", "dataset.download"]
-    close = difflib.get_close_matches(key, known, n=3)
-    hint = f"did you mean {' or '.join(close)}?" if close else f"known keys: {', '.join(known)}"
-    return f"{key}: unknown key; {hint}"
 
 
 def one_line(ex: BaseException) -> str:
@@ -80,10 +69,13 @@ GROUPS = ("method", "dataset")
 
 
 def check_group_overrides(overrides: list[str]) -> None:
-    """Reject ``method=0``-style values before Hydra, which raises a bare ValueError for them.
+    """Reject what Hydra would turn into a traceback, before Hydra sees it.
 
-    A config group takes a name; Hydra's own parser tells whether the value is one (a number,
-    bool, null, dict or list is not).
+    - ``method=0``-style values: a config group takes a name; Hydra's own parser tells whether
+      the value is one (a number, bool, null, dict or list is not), and raises a bare ValueError
+      otherwise.
+    - keys longer than a file name: Hydra looks each key up as a config group folder, which
+      fails with ENAMETOOLONG.
     """
     parser = OverridesParser.create()
     for text in overrides:
@@ -94,6 +86,9 @@ def check_group_overrides(overrides: list[str]) -> None:
         except HydraException:
             continue  # Hydra reports malformed overrides itself
         group = override.key_or_group
+        if len(group.encode()) > NAME_MAX:
+            raise ConfigError(f"{group[:40]}...: unknown key ({len(group)} characters; "
+                              f"no key is longer than {NAME_MAX})")
         if group not in GROUPS or override.is_sweep_override():
             continue
         if not isinstance(override.value(), str):

@@ -8,8 +8,10 @@ function below the entry point ever sees a DictConfig.
 
 from __future__ import annotations
 
+import difflib
 import math
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
@@ -95,14 +97,90 @@ class RunSettings:
     fidelity_every: int = 0
 
 
+INT64_MAX = 2**63 - 1
+"""The largest integer a results column (int64 in parquet) holds: the bound of every integer key,
+checked before training so that no value passes validation and then fails to be written."""
+
+NAME_MAX = 255
+"""The longest file or folder name (in bytes) the usual file systems accept."""
+
+
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
 
 
+def known_keys(method_config: type | None = None) -> list[str]:
+    """Every key of the run schema, nested ones dotted (``model.hidden_size``); the method keys
+    of ``method_config``, or of every method when it is None."""
+    keys = [f.name for f in fields(RunConfig) if f.name not in ("model", "dataset", "method")]
+    keys += [f"model.{f.name}" for f in fields(ModelConfig)]
+    keys += [f"dataset.{f.name}" for f in fields(DatasetConfig) if f.name != "name"]
+    keys += ["method", "dataset"]
+    schemas = ([method_config] if method_config is not None
+               else [m.Config for m in methods.available().values()])
+    for schema in schemas:
+        keys += [f"method.{f.name}" for f in fields(schema)
+                 if f.name != "name" and f"method.{f.name}" not in keys]
+    return keys
+
+
+def unknown_key(key: str, method_config: type | None = None) -> str:
+    """Name the unknown key and the nearest known ones."""
+    known = known_keys(method_config)
+    close = difflib.get_close_matches(key, known, n=3)
+    hint = f"did you mean {' or '.join(close)}?" if close else f"known keys: {', '.join(known)}"
+    return f"{key}: unknown key; {hint}"
+
+
+def check_no_extra_keys(cfg: DictConfig, method_config: type) -> None:
+    """Reject keys the schema does not have, however they got in.
+
+    Hydra checks a plain ``key=value`` against the schema, but ``+key=value`` and ``++key=value``
+    add keys to it; a misspelt ``+epoch=3`` would otherwise run silently with the default.
+    """
+    schemas = {"": RunConfig, "model.": ModelConfig, "dataset.": DatasetConfig,
+               "method.": method_config}
+    for prefix, schema in schemas.items():
+        node = cfg if not prefix else cfg.get(prefix[:-1])
+        if not isinstance(node, DictConfig):
+            continue
+        allowed = {f.name for f in fields(schema)}
+        for key in node:
+            if key not in allowed:
+                raise ConfigError(unknown_key(f"{prefix}{key}", method_config))
+
+
+def check_path(key: str, value: str | None) -> None:
+    """A folder path the file system can take: no name over NAME_MAX bytes, none too long."""
+    if value is None:
+        return
+    parts = Path(value).parts
+    longest = max((len(os.fsencode(part)) for part in parts), default=0)
+    _require(longest <= NAME_MAX and len(os.fsencode(value)) < 4096,
+             f"{key}: path too long (a folder name is at most {NAME_MAX} bytes, "
+             f"the whole path under 4096)")
+
+
+def results_dir_from(value: str) -> Path:
+    """``results_dir`` as an absolute path; empty and the file system root are refused.
+
+    Both would scatter ``curves/`` and ``runs/`` where nobody looks for results: an empty value
+    into the current folder, the root into ``/curves`` and ``/runs``.
+    """
+    _require(value.strip() != "",
+             "results_dir: must name a folder (e.g. results_dir=results), got an empty value")
+    check_path("results_dir", value)
+    path = Path(value).expanduser().absolute()
+    _require(path != Path(path.anchor),
+             f"results_dir: must not be the file system root, got '{value}'")
+    return path
+
+
 def settings_from(cfg: DictConfig) -> RunSettings:
     """Check every range Hydra's types cannot express; return plain, validated settings."""
     method = methods.get(cfg.method.name)
+    check_no_extra_keys(cfg, method.Config)
     method_cfg = OmegaConf.to_object(cfg.method)
     if not isinstance(method_cfg, method.Config):
         method_cfg = method.Config(**method_cfg)
@@ -124,7 +202,18 @@ def settings_from(cfg: DictConfig) -> RunSettings:
              f"log_eps: must be a finite number >= 0, got {cfg.log_eps}")
     _require(cfg.model.hidden_size >= 1,
              f"model.hidden_size: must be an integer >= 1, got {cfg.model.hidden_size}")
-    _require(cfg.seed >= 0, f"seed: must be an integer >= 0, got {cfg.seed}")
+    _require(0 <= cfg.seed <= INT64_MAX,
+             f"seed: must be an integer from 0 to {INT64_MAX} (2**63 - 1), got {cfg.seed}")
+    for key in ("epochs", "steps_per_epoch", "batch_size", "fidelity_every"):
+        value = cfg[key]
+        _require(value is None or value <= INT64_MAX,
+                 f"{key}: must be at most {INT64_MAX} (2**63 - 1), got {value}")
+    _require(cfg.model.hidden_size <= INT64_MAX,
+             f"model.hidden_size: must be at most {INT64_MAX} (2**63 - 1), "
+             f"got {cfg.model.hidden_size}")
+    _require(cfg.epochs * cfg.steps_per_epoch <= INT64_MAX,
+             f"epochs: epochs * steps_per_epoch must be at most {INT64_MAX} (2**63 - 1)")
+    check_path("data_dir", cfg.data_dir)
     _require(cfg.dtype in DTYPES,
              f"dtype: unknown '{cfg.dtype}'; allowed: {', '.join(DTYPES)}")
     fidelity_every = cfg.fidelity_every
@@ -144,7 +233,7 @@ def settings_from(cfg: DictConfig) -> RunSettings:
         dtype=cfg.dtype,
         log_eps=cfg.log_eps,
         data_dir=Path(cfg.data_dir).expanduser() if cfg.data_dir else None,
-        results_dir=Path(cfg.results_dir).expanduser().absolute(),
+        results_dir=results_dir_from(cfg.results_dir),
         progress=cfg.progress,
         resume=cfg.resume,
         force=cfg.force,
