@@ -145,7 +145,7 @@ def check_no_extra_keys(cfg: DictConfig, method_config: type) -> None:
         node = cfg if not prefix else cfg.get(prefix[:-1])
         if not isinstance(node, DictConfig):
             continue
-        allowed = {f.name for f in fields(schema)}
+        allowed = {f.name for f in fields(schema)} | ({"hydra"} if not prefix else set())
         for key in node:
             if key not in allowed:
                 raise ConfigError(unknown_key(f"{prefix}{key}", method_config))
