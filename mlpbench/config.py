@@ -61,6 +61,7 @@ class RunConfig:
     force: bool = False
     retry_failed: bool = False
     fidelity_every: Optional[int] = None  # noqa: UP045  (None: 1, or 0 for backprop)
+    claim_wait: bool = False
 
 
 def register_configs() -> None:
@@ -95,6 +96,7 @@ class RunSettings:
     force: bool = False
     retry_failed: bool = False
     fidelity_every: int = 0
+    claim_wait: bool = False
 
 
 INT64_MAX = 2**63 - 1
@@ -239,4 +241,5 @@ def settings_from(cfg: DictConfig) -> RunSettings:
         force=cfg.force,
         retry_failed=cfg.retry_failed,
         fidelity_every=fidelity_every,
+        claim_wait=cfg.claim_wait,
     )

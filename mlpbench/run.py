@@ -1,8 +1,9 @@
 """One complete run: from validated settings to committed parquet and a summary line.
 
 ``execute`` is the pipeline around the SGD loop (``train.train``): it builds the method's
-estimator, checks that results can be written, loads the data, skips a run already done (or
-resumes a sweep), limits BLAS threads where the method asks for it, shows progress, and writes
+estimator, checks that results can be written, loads the data, claims the run in the results
+folder, moves aside what killed writes left there, skips a run already done (or resumes a sweep),
+keeps BLAS on one thread for every method, shows progress, and writes
 the run's curve rows and summary row atomically (``results.write_run``) with the environment
 columns. Nothing is written unless the run completes (ok or diverged); a crash is recorded as
 status failed and then raised.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from mlpbench.config import RunSettings
 from mlpbench.data import Dataset, load_dataset
 from mlpbench.errors import ConfigError
 from mlpbench.model import param_count
-from mlpbench.train import EpochRecord, streams, train
+from mlpbench.train import EpochRecord, Streams, streams, train
 
 
 def result_config(settings: RunSettings, data: Dataset) -> dict[str, Any]:
@@ -77,17 +79,39 @@ class Progress:
         self.bar.close()
 
 
-def execute(settings: RunSettings) -> dict[str, Any]:
-    """Validate, load data, train and write one run; returns the run's summary row.
+BLAS_THREADS = 1
+"""BLAS threads of every run, whatever the method and the launcher. OpenBLAS splits a matrix
+product differently on one thread than on two, which changes the last bits of a sum: one run id
+must always mean one bitwise result, whether it ran alone, in a joblib pool (which would limit
+BLAS to cores / n_jobs) or on a cluster node. One thread is also the fastest for these small
+products, and the numerical engines parallelise themselves."""
+
+
+def _print_line(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def execute(
+    settings: RunSettings,
+    *,
+    say: Callable[[str], None] = _print_line,
+    warn_fallback: bool = True,
+) -> dict[str, Any]:
+    """Validate, load data, claim, train and write one run; returns the run's summary row.
 
     Everything that can be known wrong is checked before training starts, and nothing is
-    written unless the run completes (ok or diverged).
+    written unless the run completes (ok or diverged). The run is computed only while this
+    process holds its claim in the results folder (``results.claim``): a run another process is
+    computing is skipped (``busy`` in the row) or, with ``claim_wait``, waited for. ``say``
+    receives the one-line notices (debris moved aside); ``warn_fallback=False`` leaves the
+    offline-data warning to the caller (a sweep prints it once).
     """
     method = methods.get(settings.method.name)
     rng = streams(settings.seed)
     estimator = method.make_estimator(settings.method, settings.h, settings.log_eps, rng.method)
     results.ensure_writable(settings.results_dir)
-    data = load_dataset(settings.dataset, settings.data_dir, download=settings.download)
+    data = load_dataset(settings.dataset, settings.data_dir, download=settings.download,
+                        warn=None if warn_fallback else _ignore)
     if settings.batch_size > data.n_train:
         raise ConfigError(
             f"batch_size: must be at most the training set size ({data.n_train} for "
@@ -95,10 +119,38 @@ def execute(settings: RunSettings) -> dict[str, Any]:
         )
     config = result_config(settings, data)
     run_id = results.run_id_for(config)
-    prior = results.attempts_of(settings.results_dir, run_id)
-    reason = skip_reason(prior, settings)
-    if reason is not None:
-        return {**prior[-1], "skipped": reason}
+    with results.claim(settings.results_dir, run_id, wait=settings.claim_wait) as mine:
+        if not mine:
+            who = results.holder(settings.results_dir, run_id)
+            return {**config, "run_id": run_id, "busy": True,
+                    "skipped": f"being computed by {who} (claim_wait=true waits for it)"}
+        results.clear_debris(settings.results_dir, run_id, say)
+        scan = results.scan_attempts(settings.results_dir, run_id)
+        for files, why in scan.broken:
+            if results.quarantine(settings.results_dir, files):
+                say(f"mlpbench: attempt {files[0].stem} of {config['method']} "
+                    f"seed={settings.seed} is not a whole result ({why}); moved to "
+                    f"{settings.results_dir / results.DEBRIS}")
+        reason = skip_reason(scan.committed, settings)
+        if reason is not None:
+            return {**scan.committed[-1], "skipped": reason}
+        return train_and_write(settings, method, estimator, rng, data, config, run_id)
+
+
+def _ignore(line: str) -> None:
+    """A ``warn`` that prints nothing."""
+
+
+def train_and_write(
+    settings: RunSettings,
+    method: methods.GradientMethod,
+    estimator: methods.Estimator,
+    rng: Streams,
+    data: Dataset,
+    config: dict[str, Any],
+    run_id: str,
+) -> dict[str, Any]:
+    """Train one claimed run and write it; a crash is written as status failed, then raised."""
     attempt_id = results.new_attempt_id()
     params = problem.init_network(settings.hidden_size, rng.init, settings.dtype)
     started_at = datetime.now(UTC)
@@ -111,9 +163,8 @@ def execute(settings: RunSettings) -> dict[str, Any]:
         progress.update(record)
 
     failure: Exception | None = None
-    blas_limit = 1 if method.SINGLE_THREADED_BLAS else None
     try:
-        with threadpool_limits(limits=blas_limit, user_api="blas"):
+        with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
             status = train(
                 params, estimator, data,
                 epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,

@@ -66,6 +66,11 @@ def test_diverged_run_is_not_a_success_and_reruns_only_when_asked(tmp_path):
     assert list(committed(tmp_path)["status"]) == ["diverged", "diverged"]
 
 
+def written_files(results_dir: Path) -> list[Path]:
+    """Every file under ``results_dir`` but the claims (lock files stay, by design)."""
+    return [p for p in results_dir.rglob("*") if p.is_file() and ".claims" not in p.parts]
+
+
 def test_disk_full_while_writing_is_one_error_and_leaves_nothing(tmp_path, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -73,7 +78,7 @@ def test_disk_full_while_writing_is_one_error_and_leaves_nothing(tmp_path, monke
     monkeypatch.setattr(pq, "write_table", full)
     with pytest.raises(ResultsError, match="No space left on device"):
         execute(settings(tmp_path))
-    assert [p for p in (tmp_path / "results").rglob("*") if p.is_file()] == []
+    assert written_files(tmp_path / "results") == []
 
 
 def test_disk_full_on_the_second_file_removes_the_first(tmp_path, monkeypatch):
@@ -89,7 +94,7 @@ def test_disk_full_on_the_second_file_removes_the_first(tmp_path, monkeypatch):
     monkeypatch.setattr(pq, "write_table", second_fails)
     with pytest.raises(ResultsError):
         execute(settings(tmp_path))
-    assert [p for p in (tmp_path / "results").rglob("*") if p.is_file()] == []
+    assert written_files(tmp_path / "results") == []
 
 
 def plant_bad_files(results_dir: Path) -> list[Path]:

@@ -17,7 +17,6 @@ from mlpbench.model import Params, hidden, softmax
 
 NAME = "backprop"
 USES_H = False
-SINGLE_THREADED_BLAS = False
 
 
 @dataclass

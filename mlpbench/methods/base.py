@@ -6,8 +6,6 @@ A method is a module in ``mlpbench.methods`` that satisfies the ``GradientMethod
 - ``NAME``: the value of ``method=`` that selects it (and the name of ``conf/method/NAME.yaml``);
 - ``Config``: a dataclass, the schema of ``conf/method/NAME.yaml`` (Hydra rejects unknown keys);
 - ``USES_H``: whether the top-level step ``h`` means anything to it;
-- ``SINGLE_THREADED_BLAS``: whether runs of it limit BLAS to one thread (for methods that
-  parallelise themselves);
 - ``check(cfg)``: raises ``ConfigError`` naming the key and what is allowed when an option is out
   of range; the harness calls it while validating a run or every job of a sweep, before
   anything runs;
@@ -74,7 +72,6 @@ class GradientMethod(Protocol):
 
     NAME: str
     USES_H: bool
-    SINGLE_THREADED_BLAS: bool
     Config: type
 
     def check(self, cfg: Any) -> None:

@@ -21,7 +21,6 @@ from mlpbench.model import Params, loss
 
 NAME = "es"
 USES_H = True
-SINGLE_THREADED_BLAS = False
 
 
 @dataclass

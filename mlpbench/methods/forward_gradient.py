@@ -21,7 +21,6 @@ from mlpbench.model import Params, loss_value
 
 NAME = "forward_gradient"
 USES_H = False
-SINGLE_THREADED_BLAS = False
 COMPLEX_STEP = 1e-20
 """The imaginary step of the directional derivative: small enough that its O(s^2) error is far
 below rounding, large enough to stay a normal number in float32 as well."""

@@ -36,9 +36,6 @@ from mlpbench.model import PARAM_KEYS, Params, loss, loss_value, param_count
 
 NAME = "numerical"
 USES_H = True
-SINGLE_THREADED_BLAS = True
-"""Runs keep BLAS on one thread: its tiny matrix products gain nothing from more, and idle
-OpenBLAS threads spin on the cores the incremental engine's kernels run on."""
 SCHEMES = ("central", "forward", "backward", "richardson", "complex_step")
 ENGINES = ("incremental", "naive")
 INCREMENTAL, NAIVE = ENGINES
@@ -95,7 +92,7 @@ def _naive_complex_step(
     """Im L(theta + i h e_k) / h for every element in turn: P complex loss evaluations.
 
     BLAS stays on one thread here even outside runs (which limit it anyway, see
-    ``SINGLE_THREADED_BLAS``): OpenBLAS threads its complex products of these tiny shapes, and
+    ``run.BLAS_THREADS``): OpenBLAS threads its complex products of these tiny shapes, and
     on a busy machine that makes each one ten to a hundred times slower.
     """
     grads: Params = {}

@@ -25,7 +25,6 @@ from mlpbench.model import Params, loss
 
 NAME = "spsa"
 USES_H = True
-SINGLE_THREADED_BLAS = False
 
 
 @dataclass

@@ -66,7 +66,7 @@ def figure_names(sections: Iterable[SectionFn] = SECTIONS) -> tuple[str, ...]:
 
 
 def _read(
-    results_dir: Path, bad_files: list[tuple[Path, str]]
+    results_dir: Path, bad_files: list[tuple[Path, str]], left_out: list[dict[str, Any]]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read the runs, turning every way of finding nothing into one ``ResultsError``.
 
@@ -76,7 +76,7 @@ def _read(
     if not results_dir.is_dir():
         raise no_runs
     try:
-        curves, run_rows = results.read_results(results_dir, bad_files)
+        curves, run_rows = results.read_results(results_dir, bad_files, left_out)
     except ResultsError:
         raise no_runs from None
     except (pa.ArrowException, OSError) as ex:
@@ -93,7 +93,8 @@ def read_inputs(results_dir: Path, bad_files: list[tuple[Path, str]]) -> Inputs:
     run at all is a ``ResultsError``.
     """
     results_dir = Path(results_dir)
-    curves, all_runs = _read(results_dir, bad_files)
+    left_out: list[dict[str, Any]] = []
+    curves, all_runs = _read(results_dir, bad_files, left_out)
     attempts = results.select_attempts(all_runs)
     kept = label_configs(attempts.kept)
     ok_runs = kept[kept["status"].eq("ok")]
@@ -102,7 +103,7 @@ def read_inputs(results_dir: Path, bad_files: list[tuple[Path, str]]) -> Inputs:
     gradcheck_rows = gradcheck.read_gradcheck(results_dir, bad_files)
     return Inputs(curves=curves, kept=kept, ok_runs=ok_runs, set_aside=attempts.set_aside,
                   summary=summary, colors=colors(summary["config"]), scaling=scaling_rows,
-                  gradcheck=gradcheck_rows)
+                  gradcheck=gradcheck_rows, left_out=pd.DataFrame(left_out))
 
 
 def _write(path: Path, data: bytes) -> None:

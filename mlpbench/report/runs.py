@@ -118,9 +118,20 @@ def excluded_runs(kept: pd.DataFrame) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
-def excluded_line(excluded: pd.DataFrame) -> str:
-    """One sentence counting the runs kept out of the means, e.g. "1 run diverged: ..."."""
+def excluded_line(excluded: pd.DataFrame, left_out: pd.DataFrame | None = None) -> str:
+    """One sentence counting the runs kept out of the means, e.g. "1 run diverged: ...".
+
+    ``left_out`` holds the runs rows whose results could not be read back whole: they are in
+    no mean either, and the sentence says so rather than "every run ok".
+    """
+    gone = ""
+    if left_out is not None and not left_out.empty:
+        who = "; ".join(f"{row['method']} seed {row['seed']}" for _, row in left_out.iterrows())
+        gone = (f"{plural(len(left_out), 'run')} left out because its results could not be read "
+                f"back whole (see Files left out; the same sweep command runs it again): {who}.")
     if excluded.empty:
+        if gone:
+            return f"{gone} Every other run finished with status ok."
         return "Every run finished with status ok; none was excluded from the means."
     parts = []
     for status, group in excluded.groupby("Status", sort=True):
@@ -130,7 +141,7 @@ def excluded_line(excluded: pd.DataFrame) -> str:
             for _, row in group.iterrows()
         )
         parts.append(f"{plural(len(group), 'run')} {status}: {who}")
-    return ". ".join(parts) + ". Excluded from the means above."
+    return ". ".join(parts) + ". Excluded from the means above." + (f" {gone}" if gone else "")
 
 
 def duplicates_line(set_aside: pd.DataFrame) -> str:
@@ -249,7 +260,8 @@ def table_section(inputs: Inputs) -> Section:
     """The title, what was measured, "## Our results", exclusions and duplicates.
 
     Numbers: ``summary`` (one row per configuration), ``table`` (its markdown), ``footnote``,
-    ``excluded`` (the kept attempts not ok) and ``duplicates`` (attempts set aside).
+    ``excluded`` (the kept attempts not ok), ``left_out`` (runs whose results did not read back
+    whole) and ``duplicates`` (attempts set aside).
     """
     kept, summary = inputs.kept, inputs.summary
     table = markdown(format_summary(summary)) if not summary.empty else NO_OK_RUN
@@ -275,7 +287,7 @@ def table_section(inputs: Inputs) -> Section:
         "inside the gradient computation alone, per SGD step (mean over seeds); loss evaluations "
         "per step count forward passes of the loss (backprop: one, plus its backward pass).",
         "",
-        excluded_line(excluded),
+        excluded_line(excluded, inputs.left_out),
         "",
     ]
     if not excluded.empty:
@@ -283,7 +295,7 @@ def table_section(inputs: Inputs) -> Section:
     lines += [duplicates_line(inputs.set_aside), ""]
     return Section("runs", "\n".join(lines), numbers={
         "summary": summary, "table": table, "footnote": footnote, "excluded": excluded,
-        "duplicates": len(inputs.set_aside),
+        "left_out": len(inputs.left_out), "duplicates": len(inputs.set_aside),
     })
 
 

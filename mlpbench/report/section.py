@@ -24,7 +24,8 @@ class Inputs:
     (``configs.label_configs``); ``ok_runs`` its status-ok rows, the only ones any mean is
     taken over; ``summary`` one row per configuration (``configs.summarise``); ``colors`` one
     colour per configuration, shared by every figure. ``scaling`` and ``gradcheck`` hold every
-    row of the two studies' folders (empty frames when there are none).
+    row of the two studies' folders (empty frames when there are none). ``left_out`` holds the
+    runs rows whose curves did not read back whole (``results.read_results``).
     """
 
     curves: pd.DataFrame
@@ -35,6 +36,7 @@ class Inputs:
     colors: dict[str, str]
     scaling: pd.DataFrame
     gradcheck: pd.DataFrame
+    left_out: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True, eq=False)

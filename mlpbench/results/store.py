@@ -5,8 +5,13 @@ Layout: ``results_dir/curves/<run_id>-<attempt_id>.parquet`` (one row per epoch)
 with ``pd.read_parquet(results_dir / "curves")``. Every file is written under a dot-prefixed
 temporary name, fsynced and renamed into place, so a reader never sees half a file (parquet
 readers skip names starting with "." or "_"). The runs file is written last: a curves file
-without its runs file is an interrupted write and is ignored by ``read_results``. Names are
-unique per attempt, so nothing is ever overwritten or appended to. The studies (scaling,
+without its runs file is an interrupted write. A run is *committed* when its runs row and its
+curves both read back whole and agree (as many curve rows as epochs done); ``read_results`` and
+resume (``committed_attempts``) use that one definition, and anything else is left out and named.
+Debris of a killed write (an orphan curves file, a dot-named temporary) is moved to
+``results_dir/.debris`` by the next run that starts there (``find_debris``, ``quarantine``), so
+``pd.read_parquet(results_dir / "curves")`` sees committed runs only. Names are unique per
+attempt, so nothing is ever overwritten or appended to. The studies (scaling,
 gradcheck) write one file per invocation into their own folders, read back by
 ``read_measurements``. The schemas of all four formats are in ``schemas``.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -157,14 +163,19 @@ def _read_folder(folder: Path, schema: pa.Schema, bad: list[tuple[Path, str]] | 
 
 
 def read_results(
-    results_dir: Path, bad_files: list[tuple[Path, str]] | None = None
+    results_dir: Path,
+    bad_files: list[tuple[Path, str]] | None = None,
+    left_out: list[dict[str, Any]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Curves and runs of every committed run, read file by file.
 
-    A run counts once its runs file and its curves file are both readable (the runs file is
-    written last, so a curves file without one is an interrupted write). A file that cannot be
-    read as ours raises ``ResultsError`` naming it, or, when ``bad_files`` is a list, is added to
-    it as (path, reason) and left out, so one bad file never hides the good ones.
+    A run counts once its runs row and its curves read back whole and agree: as many curve rows
+    as ``epochs_done`` (the runs file is written last, so a curves file without one is an
+    interrupted write, not a run). A file that cannot be read as ours raises ``ResultsError``
+    naming it, or, when ``bad_files`` is a list, is added to it as (path, reason) and left out,
+    so one bad file never hides the good ones. A runs row whose curves are missing, unreadable
+    or short is likewise named in ``bad_files`` and its row added to ``left_out``: the report
+    says it was left out, and resume runs it again.
     """
     results_dir = Path(results_dir)
     for sub in ("curves", "runs"):
@@ -172,22 +183,119 @@ def read_results(
             raise ResultsError(f"results_dir: no '{sub}' folder in '{results_dir}'; run a sweep")
     runs = _read_folder(results_dir / "runs", RUNS_SCHEMA, bad_files).to_pandas()
     curves = _read_folder(results_dir / "curves", CURVES_SCHEMA, bad_files).to_pandas()
-    runs = runs[runs["attempt_id"].isin(curves["attempt_id"])]
+    rows = curves.groupby("attempt_id").size()
+    found = runs["attempt_id"].map(rows).fillna(0).astype(int)
+    whole = found.eq(runs["epochs_done"].fillna(0).astype(int))
+    for (_, run), n in zip(runs[~whole].iterrows(), found[~whole], strict=True):
+        path = results_dir / "runs" / f"{run['run_id']}-{run['attempt_id']}.parquet"
+        reason = incomplete_reason(n, run["epochs_done"])
+        if bad_files is None:
+            raise ResultsError(f"results file '{path}': {reason}")
+        bad_files.append((path, reason))
+        if left_out is not None:
+            left_out.append(run.to_dict())
+    runs = runs[whole]
     curves = curves[curves["attempt_id"].isin(runs["attempt_id"])]
     return curves.reset_index(drop=True), runs.reset_index(drop=True)
 
 
-def attempts_of(results_dir: Path, run_id: str) -> list[dict[str, Any]]:
-    """The committed attempts of one run (readable runs files named after it), oldest first."""
-    rows = []
-    for path in sorted((Path(results_dir) / "runs").glob(f"{run_id}-*.parquet")):
-        if path.name.startswith("."):
+def incomplete_reason(curve_rows: int, epochs_done: int | None) -> str:
+    """Why a runs row is not a committed run: its curves do not match it."""
+    done = 0 if epochs_done is None or pd.isna(epochs_done) else int(epochs_done)
+    return (f"run left out: its curves hold {curve_rows} rows for {done} epochs done "
+            "(missing, unreadable or cut short); resume runs it again")
+
+
+RESULT_NAME = re.compile(r"^([0-9a-f]{16})-(\d{8}T\d{6}-[0-9a-f]{8})\.parquet$")
+"""The name of every result file mlpbench writes: ``<run_id>-<attempt_id>.parquet``."""
+
+DEBRIS = ".debris"
+"""Where files left by a killed write are moved (``quarantine``): out of every reader's way,
+kept rather than deleted."""
+
+
+@dataclass(frozen=True)
+class AttemptScan:
+    """The attempts of one run on disk: those committed, and the files of those that are not."""
+
+    committed: list[dict[str, Any]]
+    broken: list[tuple[list[Path], str]]
+
+
+def scan_attempts(results_dir: Path, run_id: str) -> AttemptScan:
+    """Every attempt of ``run_id`` with a runs file, sorted into committed and broken.
+
+    Committed means what ``read_results`` counts: the runs row and its curves read back whole
+    and agree. A broken attempt (a runs or curves file cut short, a curves file missing) is not
+    a result: resume runs it again, and its files are returned so they can be moved aside.
+    """
+    results_dir = Path(results_dir)
+    committed, broken = [], []
+    for runs_path in sorted((results_dir / "runs").glob(f"{run_id}-*.parquet")):
+        if not RESULT_NAME.match(runs_path.name):
             continue
+        curves_path = results_dir / "curves" / runs_path.name
         try:
-            rows.extend(read_table(path, RUNS_SCHEMA).to_pylist())
-        except (pa.ArrowException, OSError, ValueError):
-            continue  # the report names unreadable files; here they are simply not a result
-    return sorted(rows, key=lambda row: row["started_at"])
+            row = read_table(runs_path, RUNS_SCHEMA).to_pylist()[0]
+            curve_rows = (read_table(curves_path, CURVES_SCHEMA).num_rows
+                          if curves_path.exists() else 0)
+        except (pa.ArrowException, OSError, ValueError, IndexError) as ex:
+            reason = (str(ex).splitlines() or [type(ex).__name__])[0]
+            broken.append(([runs_path, curves_path], f"unreadable ({reason})"))
+            continue
+        if curve_rows != (row["epochs_done"] or 0):
+            broken.append(([runs_path, curves_path],
+                           incomplete_reason(curve_rows, row["epochs_done"])))
+            continue
+        committed.append(row)
+    return AttemptScan(sorted(committed, key=lambda row: row["started_at"]), broken)
+
+
+def attempts_of(results_dir: Path, run_id: str) -> list[dict[str, Any]]:
+    """The committed attempts of one run (see ``scan_attempts``), oldest first."""
+    return scan_attempts(results_dir, run_id).committed
+
+
+def find_debris(results_dir: Path) -> list[Path]:
+    """Files a killed write left in ``curves/`` and ``runs/``: temporaries, orphan curves.
+
+    A dot-named ``.tmp-`` file is a write that never finished; a curves file named like a result
+    with no runs file of the same name is a run whose commit never happened. Files with other
+    names are not ours and are left alone (the reader names them). The caller decides whether a
+    write is still under way (its run is claimed) before moving anything.
+    """
+    results_dir = Path(results_dir)
+    curves_dir, runs_dir = results_dir / "curves", results_dir / "runs"
+    if not curves_dir.is_dir() or not runs_dir.is_dir():
+        return []
+    found = [path for folder in (curves_dir, runs_dir) for path in sorted(folder.iterdir())
+             if path.name.startswith(".") and ".tmp-" in path.name]
+    committed = {path.name for path in runs_dir.iterdir()}
+    found += [path for path in sorted(curves_dir.iterdir())
+              if RESULT_NAME.match(path.name) and path.name not in committed]
+    return found
+
+
+def run_id_of(path: Path) -> str:
+    """The run id a result file or its temporary belongs to (the first 16 characters)."""
+    return path.name.lstrip(".")[:16]
+
+
+def quarantine(results_dir: Path, paths: Sequence[Path]) -> list[Path]:
+    """Move ``paths`` into ``results_dir/.debris/<folder>/``; returns those this call moved.
+
+    A file another process moved first is skipped, so several workers may clean at once.
+    """
+    moved = []
+    for path in paths:
+        target = Path(results_dir) / DEBRIS / path.parent.name / path.name.lstrip(".")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+        except FileNotFoundError:
+            continue
+        moved.append(path)
+    return moved
 
 
 def read_measurements(

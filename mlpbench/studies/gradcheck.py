@@ -170,7 +170,7 @@ def measure_curves(
 ) -> list[dict[str, Any]]:
     """Every (weights, dtype, scheme, h): the gradient's errors against float64 backprop.
 
-    BLAS runs on one thread, as in numerical runs (``numerical.SINGLE_THREADED_BLAS``).
+    BLAS runs on one thread, as in runs (``run.BLAS_THREADS``).
     """
     x64, t64 = batch
     rows: list[dict[str, Any]] = []

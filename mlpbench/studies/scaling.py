@@ -189,7 +189,8 @@ def measure_cell(
     sampled = engine == numerical.NAIVE
     reference = engine == methods.REFERENCE
     call = engine_call(engine, params, x, t, entries)
-    # As in runs (numerical.SINGLE_THREADED_BLAS): BLAS on one thread for the numerical engines.
+    # BLAS on one thread for the numerical engines, as in runs (run.BLAS_THREADS); backprop is
+    # timed at its best on this machine, whatever BLAS threads that takes.
     with threadpool_limits(limits=None if reference else 1, user_api="blas"):
         n_calls = repeats_for(time_call(call), repeats)
         times = [time_call(call) for _ in range(n_calls)]

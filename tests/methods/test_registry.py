@@ -26,7 +26,7 @@ def test_every_method_satisfies_the_protocol(name):
     assert isinstance(method, GradientMethod)
     assert missing_members(method) == []
     assert name == method.NAME
-    assert isinstance(method.USES_H, bool) and isinstance(method.SINGLE_THREADED_BLAS, bool)
+    assert isinstance(method.USES_H, bool)
     assert dataclasses.is_dataclass(method.Config)
     assert method.Config().name == name
     params = inspect.signature(method.make_estimator).parameters
@@ -55,4 +55,4 @@ def test_every_estimator_returns_the_parameters_keys_and_a_count(name, small_par
 def test_a_module_missing_members_is_named():
     incomplete = types.SimpleNamespace(NAME="half", USES_H=True, Config=object)
     assert missing_members(incomplete) == [
-        "SINGLE_THREADED_BLAS", "check", "default_h", "default_lr", "make_estimator"]
+        "check", "default_h", "default_lr", "make_estimator"]

@@ -27,7 +27,7 @@ def test_read_results_ignores_curves_without_a_runs_row(tmp_path):
     out = tmp_path / "results"
     results.ensure_writable(out)
     row = {"run_id": "r", "attempt_id": "a", "status": "ok"}
-    results.write_run(out, [{**row, "epoch": 1}, {**row, "epoch": 2}], row)
+    results.write_run(out, [{**row, "epoch": 1}, {**row, "epoch": 2}], {**row, "epochs_done": 2})
     orphan = pa.Table.from_pylist([{"run_id": "x", "attempt_id": "b", "epoch": 1}],
                                   schema=results.CURVES_SCHEMA)
     results.write_table(orphan, out / "curves" / "x-b.parquet")

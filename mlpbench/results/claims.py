@@ -1,0 +1,102 @@
+"""One claim per run id: a process computes a run only while it holds the run's lock file.
+
+Two copies of one sweep into one results folder (two terminals, a SLURM array, two Ray drivers
+over a shared file system) would otherwise both compute every run. Before computing, a run takes
+``results_dir/.claims/<run_id>.lock`` with ``filelock`` (``flock`` on POSIX, a lock the kernel
+releases when its holder dies, however it dies; filelock falls back to a marker file with a
+stale-lock rule on file systems without ``flock``). A run whose claim is held elsewhere is
+skipped with one line, or waited for; a dead holder's claim is simply free again.
+
+The holder writes who it is (``<run_id>.owner``: pid, host, since when) beside the lock, so the
+skip line can say who has the run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from mlpbench.results.store import find_debris, quarantine, run_id_of, write_atomic
+
+CLAIMS = ".claims"
+
+
+def lock_path(results_dir: Path, run_id: str) -> Path:
+    """The lock file of ``run_id`` (its folder is created when missing)."""
+    folder = Path(results_dir) / CLAIMS
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{run_id}.lock"
+
+
+def holder(results_dir: Path, run_id: str) -> str:
+    """Who holds ``run_id`` as the holder wrote it, e.g. "pid 4242 on node7 since 10:42:05Z"."""
+    try:
+        text = lock_path(results_dir, run_id).with_suffix(".owner").read_text().strip()
+    except OSError:
+        text = ""
+    return text or "another process"
+
+
+@contextmanager
+def claim(results_dir: Path, run_id: str, *, wait: bool = False) -> Iterator[bool]:
+    """Hold ``run_id``'s claim for the ``with`` block; yields False when another process has it.
+
+    With ``wait`` the call blocks until the holder releases or dies, and then always yields True.
+    """
+    path = lock_path(results_dir, run_id)
+    lock = try_lock(path, wait=wait)
+    if lock is None:
+        yield False
+        return
+    try:
+        since = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        owner = f"pid {os.getpid()} on {socket.gethostname()} since {since}"
+        write_atomic(path.with_suffix(".owner"), lambda fh: fh.write(owner.encode()),
+                     replace=True)
+        yield True
+    finally:
+        lock.release()
+
+
+def try_lock(path: Path, *, wait: bool = False) -> FileLock | None:
+    """The lock at ``path``, acquired; None when another holder has it and ``wait`` is False."""
+    lock = FileLock(path, timeout=-1 if wait else 0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return None
+    return lock
+
+
+def is_claimed(results_dir: Path, run_id: str) -> bool:
+    """Whether some process holds ``run_id``'s claim now (this one included)."""
+    lock = try_lock(lock_path(results_dir, run_id))
+    if lock is None:
+        return True
+    lock.release()
+    return False
+
+
+def clear_debris(
+    results_dir: Path, own_run_id: str, say: Callable[[str], None]
+) -> list[Path]:
+    """Move what killed writes left in ``results_dir`` to ``.debris/``; say so in one line.
+
+    Only files of runs nobody is computing now are touched (a claimed run may be between its
+    two renames); ``own_run_id`` is the caller's own run, claimed by the caller and not yet
+    being written.
+    """
+    debris = [path for path in find_debris(results_dir)
+              if run_id_of(path) == own_run_id or not is_claimed(results_dir, run_id_of(path))]
+    moved = quarantine(results_dir, debris)
+    if moved:
+        names = ", ".join(f"{path.parent.name}/{path.name}" for path in moved)
+        say(f"mlpbench: moved {len(moved)} file(s) left by an interrupted write to "
+            f"{Path(results_dir) / '.debris'}: {names}")
+    return moved
