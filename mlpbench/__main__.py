@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
+from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from mlpbench.config import NAME_MAX, register_configs, settings_from, unknown_key
-from mlpbench.errors import EXIT_USAGE, ConfigError, MlpbenchError
+from mlpbench.errors import EXIT_RUNS_LOST, EXIT_USAGE, ConfigError, MlpbenchError, RunsLost
 from mlpbench.run import execute, summary_line
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -36,7 +38,8 @@ def app(cfg: DictConfig) -> dict[str, Any]:
     """
     try:
         settings = settings_from(cfg)
-        run = execute(settings)
+        # In a sweep the sweeper has found the data once (and warned once about a fallback).
+        run = execute(settings, warn_fallback=HydraConfig.get().mode != RunMode.MULTIRUN)
     except (MlpbenchError, OmegaConfBaseException) as ex:  # e.g. an unset ${oc.env:VAR}
         fail(ex)
     print(summary_line(run, settings.results_dir), flush=True)
@@ -121,6 +124,9 @@ def main() -> None:
     try:
         check_group_overrides(sys.argv[1:])
         app()
+    except RunsLost as ex:  # the sweep went on; these runs did not finish
+        print(*ex.lines, sep="\n", file=sys.stderr, flush=True)
+        sys.exit(EXIT_RUNS_LOST)
     except (MlpbenchError, HydraException, OmegaConfBaseException) as ex:
         fail(ex)
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import secrets
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
@@ -62,6 +63,21 @@ class RunConfig:
     retry_failed: bool = False
     fidelity_every: Optional[int] = None  # noqa: UP045  (None: 1, or 0 for backprop)
     claim_wait: bool = False
+
+
+def sweep_id() -> str:
+    """A name part unique to this invocation (pid and 4 random hex digits).
+
+    Two copies of one sweep started in the same second share the timestamp of the sweep
+    folder (``hydra.sweep.dir``); this part keeps their folders apart. The resolver caches its
+    value in the config, and Hydra copies that cache into every job's config, so all jobs of one
+    sweep agree on it.
+    """
+    return f"{os.getpid()}-{secrets.token_hex(2)}"
+
+
+if not OmegaConf.has_resolver("mlpbench.sweep_id"):
+    OmegaConf.register_new_resolver("mlpbench.sweep_id", sweep_id, use_cache=True)
 
 
 def register_configs() -> None:
@@ -129,6 +145,8 @@ def known_keys(method_config: type | None = None) -> list[str]:
 
 def unknown_key(key: str, method_config: type | None = None) -> str:
     """Name the unknown key and the nearest known ones."""
+    if method_config is None and key in known_keys():
+        return f"{key}: not a key of the method chosen (see conf/method/ for each method's keys)"
     known = known_keys(method_config)
     close = difflib.get_close_matches(key, known, n=3)
     hint = f"did you mean {' or '.join(close)}?" if close else f"known keys: {', '.join(known)}"

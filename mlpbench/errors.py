@@ -24,6 +24,25 @@ class ResultsError(MlpbenchError):
     """The results directory cannot be written, or a results file cannot be read."""
 
 
+class RunLost(Exception):
+    """A sweep job whose process died before returning: killed, out of memory, crashed hard.
+
+    Defined here, in a module loaded once per process, so that it pickles between the pool's
+    processes as one class.
+    """
+
+
+class RunsLost(MlpbenchError):
+    """Runs of a sweep that did not finish (a crash, a killed process); the others did."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
 EXIT_USAGE = 2
 """The exit code of every command line on a user error (``MlpbenchError`` or bad flags): one
 line on stderr, no traceback, as argparse does for a bad flag."""
+
+EXIT_RUNS_LOST = 1
+"""The exit code of a sweep in which some runs were lost: one line per lost run on stderr."""

@@ -8,17 +8,32 @@ once. Jobs still go to whatever launcher is configured (joblib, Ray, submitit).
 ``hydra.sweeper.dry_run=true`` prints the job list instead of launching it.
 
 Before anything is launched or written, every job's config is composed and passed to
-mlpbench's range checks, so a bad value anywhere in a sweep stops it before any result exists.
+mlpbench's range checks, ``hydra.launcher.n_jobs`` is checked, every results folder is checked
+writable, and every dataset is found (or downloaded) once, so a bad value anywhere in a sweep
+stops it before any result exists and the offline-data warning is printed once per sweep.
+
+A job that fails (a crash, or a process killed: see the ``local`` launcher) does not stop the
+sweep: the other jobs go on, and at the end ``RunsLost`` names every lost run. A job skipped
+because another process was computing its run (a second copy of the sweep) is launched again at
+the end with ``claim_wait=true``, so it waits for that process and takes the run over if the
+process died.
 """
 
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from omegaconf import OmegaConf
+
+from mlpbench.errors import ConfigError, RunLost, RunsLost
 
 
 @dataclass
@@ -50,17 +65,38 @@ class GridsSweeper(BasicSweeper):
         self.dry_run = dry_run
 
     def sweep(self, arguments: list[str]) -> Any:
-        """Launch the jobs; with ``dry_run``, check them and print one line per job instead."""
-        if not self.dry_run:
-            return super().sweep(arguments)
-        assert self.hydra_context is not None
+        """Launch the jobs batch by batch, then the busy ones again; raise ``RunsLost`` at the end
+        when any job failed. With ``dry_run``, check them and print one line per job instead."""
+        assert self.hydra_context is not None and self.config is not None
+        assert self.launcher is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         batches = self.split_arguments(parser.parse_overrides(arguments), self.max_batch_size)
-        jobs = [job for batch in batches for job in batch]
-        for job in jobs:
-            print(" ".join(job))
-        print(f"{len(jobs)} jobs (dry run: nothing launched)")
-        return []
+        if self.dry_run:
+            jobs = [job for batch in batches for job in batch]
+            for job in jobs:
+                print(" ".join(job))
+            print(f"{len(jobs)} jobs (dry run: nothing launched)")
+            return []
+        self.overrides = batches
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        returns: list[Sequence[JobReturn]] = []
+        next_idx = 0
+        while not self.is_done():
+            batch = self.get_job_batch()
+            returns.append(self.launcher.launch(batch, initial_job_idx=next_idx))
+            next_idx += len(batch)
+        busy = [list(r.overrides or []) for batch in returns for r in batch if _is_busy(r)]
+        if busy:
+            print(f"mlpbench: waiting for {len(busy)} run(s) another process was computing",
+                  file=sys.stderr, flush=True)
+            waiting = [[*job, "claim_wait=true"] for job in busy]
+            returns.append(self.launcher.launch(waiting, initial_job_idx=next_idx))
+        lost = [r for batch in returns for r in batch if r.status == JobStatus.FAILED]
+        if lost:
+            raise RunsLost([lost_line(r) for r in lost])
+        return returns
 
     def _parse_config(self) -> list[str]:
         # Shared params are merged into each grid in split_arguments instead.
@@ -86,13 +122,55 @@ class GridsSweeper(BasicSweeper):
         return list(BasicSweeper.split_overrides_to_chunks(jobs, max_batch_size))
 
     def _check_all(self, jobs: Sequence[Sequence[str]]) -> None:
-        """Compose every job and run mlpbench's range checks on it, before anything is written."""
+        """Compose every job and run mlpbench's checks on it, before anything is written: the
+        ranges, ``n_jobs``, every results folder writable, every dataset found once."""
         from mlpbench.config import settings_from
+        from mlpbench.data import load_dataset
+        from mlpbench.results import ensure_writable
 
         assert self.hydra_context is not None and self.config is not None
+        check_n_jobs(self.config.hydra.launcher.get("n_jobs", None))
+        settings = []
         for job in jobs:
             config = self.hydra_context.config_loader.load_sweep_config(self.config, list(job))
-            settings_from(config)
+            settings.append(settings_from(config))
+        if self.dry_run:
+            return
+        for results_dir in dict.fromkeys(s.results_dir for s in settings):
+            ensure_writable(results_dir)
+        for dataset, data_dir, download in dict.fromkeys(
+            (s.dataset, s.data_dir, s.download) for s in settings
+        ):
+            load_dataset(dataset, data_dir, download=download)  # a fallback warns here, once
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         """Already done for the whole sweep in ``split_arguments``."""
+
+
+def check_n_jobs(n_jobs: Any) -> None:
+    """joblib's ``n_jobs``: a positive count, or -1 for every core (-2 all but one, ...)."""
+    cores = os.cpu_count() or 1
+    if n_jobs is None or (isinstance(n_jobs, int) and (n_jobs >= 1 or cores + 1 + n_jobs > 0)):
+        return
+    raise ConfigError(f"hydra.launcher.n_jobs: must be a number of processes >= 1, or -1 for "
+                      f"every core ({cores} here), got {n_jobs}")
+
+
+def _is_busy(result: JobReturn) -> bool:
+    """A job skipped because another process held its run's claim."""
+    if result.status != JobStatus.COMPLETED:
+        return False
+    value = result.return_value
+    return isinstance(value, dict) and bool(value.get("busy"))
+
+
+def lost_line(result: JobReturn) -> str:
+    """One line naming a failed job's overrides and why it was lost."""
+    error = result._return_value
+    job = " ".join(filter_overrides(list(result.overrides or [])))
+    if isinstance(error, RunLost):
+        what = f"{error}; nothing was written, the same command runs it again"
+    else:
+        what = (f"{type(error).__name__}: {error}; recorded as failed, retry_failed=true runs "
+                "it again")
+    return f"mlpbench: lost run {job}: {what}"
