@@ -19,7 +19,12 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    InterpolationResolutionError,
+    OmegaConfBaseException,
+)
 
 from mlpbench.config import NAME_MAX, register_configs, settings_from, unknown_key
 from mlpbench.errors import EXIT_RUNS_LOST, EXIT_USAGE, ConfigError, MlpbenchError, RunsLost
@@ -57,6 +62,9 @@ def one_line(ex: BaseException) -> str:
     if isinstance(err, OmegaConfBaseException):
         key = getattr(err, "full_key", None)
         message = str(err).splitlines()[0]
+        if isinstance(err, InterpolationResolutionError) and "interpolation: " in message:
+            reason = message.split("interpolation: ", 1)[1].strip("\"'")
+            message = f"cannot resolve its value: {reason}"
         return f"{key}: {message}" if key else message
     missing = getattr(ex, "missing_cfg_file", None)
     options = getattr(ex, "options", None)

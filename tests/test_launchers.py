@@ -21,7 +21,6 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize
 
-from mlpbench import report
 from mlpbench.config import register_configs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,23 +55,6 @@ def test_sixteen_runs_over_four_workers_land_once_each(tmp_path):
     assert len(curves) == 16 * 3
     epochs = curves.groupby("run_id")["epoch"].apply(sorted)
     assert epochs.tolist() == [[1, 2, 3]] * 16
-
-
-def test_same_sweep_twice_at_once_reads_without_duplicates(tmp_path):
-    """Two copies of one sweep into one folder: the report keeps one attempt per run_id."""
-    results = tmp_path / "results"
-    args = [sys.executable, "-m", "mlpbench", "--multirun", f"results_dir={results}", *TINY,
-            "method=backprop", "seed=range(0,6)", "hydra.launcher.n_jobs=2"]
-    procs = [subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(2)]
-    for proc in procs:
-        proc.communicate(timeout=300)
-        assert proc.returncode == 0
-    on_disk = pd.read_parquet(results / "runs")
-    assert on_disk["run_id"].nunique() == 6 and len(on_disk) >= 6
-    outputs = report.render(results, tmp_path / "report")
-    assert int(outputs.numbers["runs"]["summary"]["n"].iloc[0]) == 6
-    assert outputs.numbers["runs"]["duplicates"] == len(on_disk) - 6
 
 
 def test_joblib_and_alone_give_identical_curves(tmp_path):

