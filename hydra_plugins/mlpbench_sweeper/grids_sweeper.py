@@ -91,7 +91,8 @@ class GridsSweeper(BasicSweeper):
         if busy:
             print(f"mlpbench: waiting for {len(busy)} run(s) another process was computing",
                   file=sys.stderr, flush=True)
-            waiting = [[*job, "claim_wait=true"] for job in busy]
+            waiting = [[*(o for o in job if not o.startswith("claim_wait=")), "claim_wait=true"]
+                       for job in busy]
             returns.append(self.launcher.launch(waiting, initial_job_idx=next_idx))
         lost = [r for batch in returns for r in batch if r.status == JobStatus.FAILED]
         if lost:
