@@ -229,6 +229,25 @@ def test_a_killed_pool_worker_restarts_its_runs_and_the_sweep_equals_a_clean_one
     assert len(pd.read_parquet(out / "runs")) == 4
 
 
+def test_lost_runs_say_why_and_what_runs_them_again():
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from hydra_plugins.mlpbench_sweeper.grids_sweeper import lost_line
+    from hydra_plugins.mlpbench_sweeper.local_launcher import exit_text
+    from mlpbench.errors import RunLost
+
+    killed = JobReturn(overrides=["seed=3"], status=JobStatus.FAILED,
+                       _return_value=RunLost(f"its process {exit_text(-signal.SIGKILL)}"))
+    assert lost_line(killed) == (
+        "mlpbench: lost run seed=3: its process was killed by SIGKILL (out of memory, or killed "
+        "by a user); nothing was written, the same command runs it again")
+    raised = JobReturn(overrides=["seed=4"], status=JobStatus.FAILED,
+                       _return_value=MemoryError("cannot allocate"))
+    assert lost_line(raised) == ("mlpbench: lost run seed=4: MemoryError: cannot allocate; "
+                                 "recorded as failed, retry_failed=true runs it again")
+    assert exit_text(2) == "exited with code 2 before returning its result"
+
+
 # ---------------------------------------------------------------------------------------------
 # 8. One claim per run: two copies of a sweep compute each run once, even if one dies.
 
