@@ -22,7 +22,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from mlpbench.results.store import find_debris, quarantine, run_id_of, write_atomic
+from mlpbench.results.store import find_debris, is_debris, quarantine, run_id_of, write_atomic
 
 CLAIMS = ".claims"
 
@@ -88,13 +88,23 @@ def clear_debris(
 ) -> list[Path]:
     """Move what killed writes left in ``results_dir`` to ``.debris/``; say so in one line.
 
-    Only files of runs nobody is computing now are touched (a claimed run may be between its
-    two renames); ``own_run_id`` is the caller's own run, claimed by the caller and not yet
-    being written.
+    Only files of runs nobody is computing now are touched: each candidate's run is claimed
+    first (a claimed run may be between its two renames) and the candidate looked at again
+    while the claim is held, since its writer may have committed in the meantime.
+    ``own_run_id`` is the caller's own run, already claimed by the caller and not yet written.
     """
-    debris = [path for path in find_debris(results_dir)
-              if run_id_of(path) == own_run_id or not is_claimed(results_dir, run_id_of(path))]
-    moved = quarantine(results_dir, debris)
+    moved: list[Path] = []
+    for path in find_debris(results_dir):
+        run_id = run_id_of(path)
+        lock = None if run_id == own_run_id else try_lock(lock_path(results_dir, run_id))
+        if lock is None and run_id != own_run_id:
+            continue
+        try:
+            if is_debris(path):
+                moved += quarantine(results_dir, [path])
+        finally:
+            if lock is not None:
+                lock.release()
     if moved:
         names = ", ".join(f"{path.parent.name}/{path.name}" for path in moved)
         say(f"mlpbench: moved {len(moved)} file(s) left by an interrupted write to "

@@ -276,6 +276,13 @@ def find_debris(results_dir: Path) -> list[Path]:
     return found
 
 
+def is_debris(path: Path) -> bool:
+    """Whether ``path`` (one of ``find_debris``) is still there and still not committed."""
+    if path.name.startswith("."):
+        return path.exists()
+    return path.exists() and not (path.parent.parent / "runs" / path.name).exists()
+
+
 def run_id_of(path: Path) -> str:
     """The run id a result file or its temporary belongs to (the first 16 characters)."""
     return path.name.lstrip(".")[:16]
