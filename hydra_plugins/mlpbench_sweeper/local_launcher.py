@@ -102,8 +102,11 @@ def isolated_job(idx: int, *args: Any) -> tuple[int, JobReturn]:
     """Run one Hydra job in a forked child of this worker; a child that dies is a failed job.
 
     Forking keeps the worker's imports, so a job starts in milliseconds; the worker itself only
-    waits, so it holds no BLAS or numba threads that a fork could break.
+    waits, so it holds no BLAS or numba threads that a fork could break. Where there is no fork
+    (Windows), the job runs in the worker, as under the plain joblib launcher.
     """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return idx, execute_job(idx, *args)
     context = multiprocessing.get_context("fork")
     reader, writer = context.Pipe(duplex=False)
     child = context.Process(target=_child, args=(writer, os.getpid(), (idx, *args)),
