@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlpbench.methods.base import DEFAULT_H, DEFAULT_LR, Estimator, GradientResult
-from mlpbench.model import Params, hidden, softmax
+from mlpbench.model import Params, back_through, hidden_layers, n_layers, param_keys, softmax
 
 NAME = "backprop"
 USES_H = False
@@ -40,19 +40,26 @@ def default_lr(cfg: Config) -> float:
     return DEFAULT_LR
 
 
-def gradient(params: Params, x: np.ndarray, t: np.ndarray, log_eps: float) -> Params:
-    """Reverse-mode gradient of ``model.loss`` at ``params`` on the batch (x, t)."""
-    z = hidden(params, x)
-    p = softmax(z @ params["W2"] + params["b2"])
+def gradient(
+    params: Params, x: np.ndarray, t: np.ndarray, log_eps: float, activation: str = "sigmoid"
+) -> Params:
+    """Reverse-mode gradient of ``model.loss`` at ``params`` on the batch (x, t), any depth.
+
+    For the seed's network the operations are the seed's, in its order, so the gradient is
+    bitwise what it was before networks of other depths existed.
+    """
+    last = n_layers(params)
+    inputs = [x, *hidden_layers(params, x, activation)]  # the input of every weight layer
+    p = softmax(inputs[-1] @ params[f"W{last}"] + params[f"b{last}"])
     s = t * p / (p + log_eps)
-    d_logits = (p * np.sum(s, axis=1, keepdims=True) - s) / x.shape[0]
-    d_pre = (d_logits @ params["W2"].T) * z * (1.0 - z)
-    return {
-        "W1": x.T @ d_pre,
-        "b1": np.sum(d_pre, axis=0),
-        "W2": z.T @ d_logits,
-        "b2": np.sum(d_logits, axis=0),
-    }
+    delta = (p * np.sum(s, axis=1, keepdims=True) - s) / x.shape[0]  # at the logits
+    grads: Params = {}
+    for layer in range(last, 0, -1):
+        grads[f"W{layer}"] = inputs[layer - 1].T @ delta
+        grads[f"b{layer}"] = np.sum(delta, axis=0)
+        if layer > 1:
+            delta = back_through(delta @ params[f"W{layer}"].T, inputs[layer - 1], activation)
+    return {key: grads[key] for key in param_keys(params)}
 
 
 def make_estimator(
