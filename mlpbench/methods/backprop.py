@@ -30,6 +30,10 @@ def check(cfg: Config) -> None:
     """Nothing to check: backprop has no options."""
 
 
+def check_network(cfg: Config, hidden_sizes: tuple[int, ...], activation: str) -> None:
+    """Every network: this method needs nothing but the loss (and backprop its own pass)."""
+
+
 def default_h(cfg: Config) -> float:
     """Unused (``USES_H`` is false): the seed's step, so settings always hold a number."""
     return DEFAULT_H
@@ -63,11 +67,12 @@ def gradient(
 
 
 def make_estimator(
-    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None
+    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None,
+    activation: str = "sigmoid",
 ) -> Estimator:
     """Backprop evaluates the loss's forward pass once per step (plus one backward pass)."""
 
     def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
-        return GradientResult(gradient(params, x, t, log_eps), loss_evals=1)
+        return GradientResult(gradient(params, x, t, log_eps, activation), loss_evals=1)
 
     return estimate

@@ -83,10 +83,15 @@ class GradientMethod(Protocol):
     def default_lr(self, cfg: Any) -> float:
         """The learning rate when the user sets none."""
 
+    def check_network(self, cfg: Any, hidden_sizes: tuple[int, ...], activation: str) -> None:
+        """Raise ``ConfigError`` when ``cfg`` cannot compute gradients of this network."""
+
     def make_estimator(
-        self, cfg: Any, h: float, log_eps: float, rng: np.random.Generator | None = None
+        self, cfg: Any, h: float, log_eps: float, rng: np.random.Generator | None = None,
+        activation: str = "sigmoid",
     ) -> Estimator:
-        """Check ``cfg`` and return the gradient function bound to it, h and ``rng``."""
+        """Check ``cfg`` and return the gradient function bound to it, h, ``rng`` and the
+        hidden layers' ``activation`` (the depth is read from the parameters)."""
 
 
 def missing_members(module: object) -> list[str]:

@@ -55,8 +55,13 @@ def check(cfg: Config) -> None:
     _directions.check_count("method.population", cfg.population)
 
 
+def check_network(cfg: Config, hidden_sizes: tuple[int, ...], activation: str) -> None:
+    """Every network: this method needs nothing but the loss (and backprop its own pass)."""
+
+
 def make_estimator(
-    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None
+    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None,
+    activation: str = "sigmoid",
 ) -> Estimator:
     """Check the options and bind them, sigma and the run's random stream."""
     check(cfg)
@@ -65,7 +70,8 @@ def make_estimator(
     def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
         noise = [_directions.draw(params, stream, "gaussian") for _ in range(cfg.population)]
         losses = np.array([
-            [loss(_directions.moved(params, eps, sign * h), x, t, log_eps) for sign in (1, -1)]
+            [loss(_directions.moved(params, eps, sign * h), x, t, log_eps, activation)
+             for sign in (1, -1)]
             for eps in noise
         ])
         utility = centred_ranks(losses.ravel()).reshape(losses.shape) if cfg.rank_shaping \

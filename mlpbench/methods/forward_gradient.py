@@ -35,12 +35,14 @@ class Config:
 
 
 def directional_derivative(
-    params: Params, v: Params, x: np.ndarray, t: np.ndarray, log_eps: float
+    params: Params, v: Params, x: np.ndarray, t: np.ndarray, log_eps: float,
+    activation: str = "sigmoid",
 ) -> float:
     """grad L . v, exact to rounding, from one complex evaluation of the loss."""
     complex_type = np.result_type(params["W1"].dtype, np.complex64)
     lifted = {key: value.astype(complex_type) for key, value in params.items()}
-    value = loss_value(_directions.moved(lifted, v, 1j * COMPLEX_STEP), x, t, log_eps)
+    value = loss_value(_directions.moved(lifted, v, 1j * COMPLEX_STEP), x, t, log_eps,
+                       activation)
     return float(np.imag(value)) / COMPLEX_STEP
 
 
@@ -60,8 +62,13 @@ def check(cfg: Config) -> None:
     _directions.check_count("method.directions", cfg.directions)
 
 
+def check_network(cfg: Config, hidden_sizes: tuple[int, ...], activation: str) -> None:
+    """Every network: this method needs nothing but the loss (and backprop its own pass)."""
+
+
 def make_estimator(
-    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None
+    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None,
+    activation: str = "sigmoid",
 ) -> Estimator:
     """Check the options and bind them and the run's random stream (h is not used)."""
     check(cfg)
@@ -70,7 +77,7 @@ def make_estimator(
     def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
         grads = _directions.averaged(
             params, cfg.directions, lambda: _directions.draw(params, stream, "gaussian"),
-            lambda v: directional_derivative(params, v, x, t, log_eps))
+            lambda v: directional_derivative(params, v, x, t, log_eps, activation))
         return GradientResult(grads, loss_evals=cfg.directions)
 
     return estimate

@@ -26,13 +26,14 @@ Two engines compute the same perturbed losses, so the same gradient to rounding:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from mlpbench.errors import ConfigError
 from mlpbench.methods.base import DEFAULT_H, DEFAULT_LR, Estimator, GradientResult
-from mlpbench.model import PARAM_KEYS, Params, loss, loss_value, param_count
+from mlpbench.model import Params, loss, loss_value, n_layers, param_count, param_keys
 
 NAME = "numerical"
 USES_H = True
@@ -63,18 +64,20 @@ def default_lr(cfg: Config) -> float:
 
 
 def loss_with_moved(
-    params: Params, key: str, index: tuple[int, ...], delta: float, x, t, log_eps: float
+    params: Params, key: str, index: tuple[int, ...], delta: float, x, t, log_eps: float,
+    activation: str = "sigmoid",
 ) -> float:
     """Loss with one element moved by ``delta``, copying as the seed does (dict and array)."""
     moved = params.copy()
     param = params[key].copy()
     param[index] += delta
     moved[key] = param
-    return loss(moved, x, t, log_eps)
+    return loss(moved, x, t, log_eps, activation)
 
 
 def complex_loss_with_moved(
-    params: Params, key: str, index: tuple[int, ...], h: float, x, t, log_eps: float
+    params: Params, key: str, index: tuple[int, ...], h: float, x, t, log_eps: float,
+    activation: str = "sigmoid",
 ) -> np.number:
     """Complex loss with one element moved by i h, every parameter copied to complex arrays.
 
@@ -83,11 +86,12 @@ def complex_loss_with_moved(
     """
     moved = {k: v.astype(np.result_type(v.dtype, np.complex64)) for k, v in params.items()}
     moved[key][index] += 1j * h
-    return loss_value(moved, x, t, log_eps)
+    return loss_value(moved, x, t, log_eps, activation)
 
 
 def _naive_complex_step(
-    params: Params, x: np.ndarray, t: np.ndarray, *, h: float, log_eps: float
+    params: Params, x: np.ndarray, t: np.ndarray, *, h: float, log_eps: float,
+    activation: str = "sigmoid",
 ) -> GradientResult:
     """Im L(theta + i h e_k) / h for every element in turn: P complex loss evaluations.
 
@@ -97,11 +101,11 @@ def _naive_complex_step(
     """
     grads: Params = {}
     with threadpool_limits(1, user_api="blas"):
-        for key in PARAM_KEYS:
+        for key in param_keys(params):
             grad = np.zeros_like(params[key])
             for index in np.ndindex(params[key].shape):
                 grad[index] = complex_loss_with_moved(params, key, index, h, x, t,
-                                                      log_eps).imag / h
+                                                      log_eps, activation).imag / h
             grads[key] = grad
     return GradientResult(grads, loss_evals=param_count(params))
 
@@ -114,25 +118,34 @@ def richardson(coarse: GradientResult, fine: GradientResult) -> GradientResult:
 
 def gradient(
     params: Params, x: np.ndarray, t: np.ndarray, *, h: float, scheme: str, log_eps: float,
-    engine: str = INCREMENTAL,
+    engine: str = INCREMENTAL, activation: str = "sigmoid",
 ) -> GradientResult:
     """The finite-difference gradient of any scheme by either engine.
 
     Richardson is two central gradients, at h and h/2, combined here for both engines; every
-    other scheme is the engine's own.
+    other scheme is the engine's own. The incremental engine covers the seed's kind of network
+    only (one sigmoid hidden layer, ``incremental_supports``); the naive loop covers every one.
     """
     if engine == INCREMENTAL:
+        if not incremental_supports(n_layers(params) - 1, activation):
+            raise ValueError("the incremental engine needs one sigmoid hidden layer")
         from mlpbench.methods._incremental import incremental_gradient as compute
     else:
-        compute = naive_gradient
+        compute = partial(naive_gradient, activation=activation)
     if scheme == "richardson":
         return richardson(compute(params, x, t, h=h, scheme="central", log_eps=log_eps),
                           compute(params, x, t, h=h / 2, scheme="central", log_eps=log_eps))
     return compute(params, x, t, h=h, scheme=scheme, log_eps=log_eps)
 
 
+def incremental_supports(hidden_layers: int, activation: str) -> bool:
+    """Whether the incremental engine computes this network: one sigmoid hidden layer, so far."""
+    return hidden_layers == 1 and activation == "sigmoid"
+
+
 def naive_gradient(
-    params: Params, x: np.ndarray, t: np.ndarray, *, h: float, scheme: str, log_eps: float
+    params: Params, x: np.ndarray, t: np.ndarray, *, h: float, scheme: str, log_eps: float,
+    activation: str = "sigmoid",
 ) -> GradientResult:
     """The seed's loop, generalised to the forward, backward and complex-step schemes.
 
@@ -140,23 +153,25 @@ def naive_gradient(
     the complex step has its own loop. Richardson is ``gradient``'s.
     """
     if scheme == "complex_step":
-        return _naive_complex_step(params, x, t, h=h, log_eps=log_eps)
-    base = loss(params, x, t, log_eps) if scheme != "central" else None
+        return _naive_complex_step(params, x, t, h=h, log_eps=log_eps, activation=activation)
+    base = loss(params, x, t, log_eps, activation) if scheme != "central" else None
     evals = 0 if base is None else 1
     grads: Params = {}
-    for key in PARAM_KEYS:
+    for key in param_keys(params):
         grad = np.zeros_like(params[key])
         for index in np.ndindex(params[key].shape):
             if scheme == "central":
-                plus = loss_with_moved(params, key, index, h, x, t, log_eps)
-                minus = loss_with_moved(params, key, index, -h, x, t, log_eps)
+                plus = loss_with_moved(params, key, index, h, x, t, log_eps, activation)
+                minus = loss_with_moved(params, key, index, -h, x, t, log_eps, activation)
                 grad[index] = (plus - minus) / (2 * h)
                 evals += 2
             elif scheme == "forward":
-                grad[index] = (loss_with_moved(params, key, index, h, x, t, log_eps) - base) / h
+                moved = loss_with_moved(params, key, index, h, x, t, log_eps, activation)
+                grad[index] = (moved - base) / h
                 evals += 1
             else:
-                grad[index] = (base - loss_with_moved(params, key, index, -h, x, t, log_eps)) / h
+                moved = loss_with_moved(params, key, index, -h, x, t, log_eps, activation)
+                grad[index] = (base - moved) / h
                 evals += 1
         grads[key] = grad
     return GradientResult(grads, loss_evals=evals)
@@ -174,8 +189,18 @@ def check(cfg: Config) -> None:
         )
 
 
+def check_network(cfg: Config, hidden_sizes: tuple[int, ...], activation: str) -> None:
+    """The naive loop takes every network; the incremental engine, one sigmoid layer so far."""
+    if cfg.engine == INCREMENTAL and not incremental_supports(len(hidden_sizes), activation):
+        raise ConfigError(
+            "method.engine: incremental computes networks with one sigmoid hidden layer only "
+            f"(got {len(hidden_sizes)} {activation} layer(s)); method.engine=naive computes any"
+        )
+
+
 def make_estimator(
-    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None
+    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None,
+    activation: str = "sigmoid",
 ) -> Estimator:
     """Check scheme and engine, then bind them with h to the chosen engine."""
     check(cfg)
@@ -185,6 +210,7 @@ def make_estimator(
         warm_up()  # compile (or load from cache) now, outside any timed region
 
     def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
-        return gradient(params, x, t, h=h, scheme=cfg.scheme, log_eps=log_eps, engine=cfg.engine)
+        return gradient(params, x, t, h=h, scheme=cfg.scheme, log_eps=log_eps, engine=cfg.engine,
+                        activation=activation)
 
     return estimate

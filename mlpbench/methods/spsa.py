@@ -56,8 +56,13 @@ def check(cfg: Config) -> None:
         )
 
 
+def check_network(cfg: Config, hidden_sizes: tuple[int, ...], activation: str) -> None:
+    """Every network: this method needs nothing but the loss (and backprop its own pass)."""
+
+
 def make_estimator(
-    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None
+    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None,
+    activation: str = "sigmoid",
 ) -> Estimator:
     """Check the options and bind them, h and the run's random stream."""
     check(cfg)
@@ -65,8 +70,8 @@ def make_estimator(
 
     def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
         def slope(z: Params) -> float:
-            plus = loss(_directions.moved(params, z, h), x, t, log_eps)
-            minus = loss(_directions.moved(params, z, -h), x, t, log_eps)
+            plus = loss(_directions.moved(params, z, h), x, t, log_eps, activation)
+            minus = loss(_directions.moved(params, z, -h), x, t, log_eps, activation)
             return (plus - minus) / (2 * h)
 
         grads = _directions.averaged(

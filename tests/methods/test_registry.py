@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 from mlpbench import methods
+from mlpbench.errors import ConfigError
+from mlpbench.methods import backprop, numerical
 from mlpbench.methods.base import GradientMethod, GradientResult, missing_members
+from mlpbench.model import ACTIVATIONS, init_params, one_hot
 
 REGISTERED = sorted(methods.available())
 
@@ -30,7 +33,7 @@ def test_every_method_satisfies_the_protocol(name):
     assert dataclasses.is_dataclass(method.Config)
     assert method.Config().name == name
     params = inspect.signature(method.make_estimator).parameters
-    assert list(params) == ["cfg", "h", "log_eps", "rng"]
+    assert list(params) == ["cfg", "h", "log_eps", "rng", "activation"]
 
 
 @pytest.mark.parametrize("name", REGISTERED)
@@ -55,4 +58,35 @@ def test_every_estimator_returns_the_parameters_keys_and_a_count(name, small_par
 def test_a_module_missing_members_is_named():
     incomplete = types.SimpleNamespace(NAME="half", USES_H=True, Config=object)
     assert missing_members(incomplete) == [
-        "check", "default_h", "default_lr", "make_estimator"]
+        "check", "default_h", "default_lr", "check_network", "make_estimator"]
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_every_method_trains_a_two_layer_network(name, activation):
+    """Every method (numerical through its naive loop) on 7-5-4-3: the parameters' keys back,
+    and for the exact methods the gradient itself."""
+    rng = np.random.default_rng(1)
+    params = init_params(7, [5, 4], 3, rng)
+    x, t = rng.standard_normal((6, 7)), one_hot(rng.integers(0, 3, 6), 3)
+    method = methods.get(name)
+    cfg = method.Config(engine="naive", scheme="complex_step") if name == "numerical" \
+        else method.Config()
+    method.check_network(cfg, (5, 4), activation)
+    estimate = method.make_estimator(cfg, method.default_h(cfg), 1e-7,
+                                     np.random.default_rng(0), activation)
+    grads = estimate(params, x, t).grads
+    assert list(grads) == ["W1", "b1", "W2", "b2", "W3", "b3"]
+    if name == "numerical":
+        exact = backprop.gradient(params, x, t, 1e-7, activation)
+        for key in exact:
+            np.testing.assert_allclose(grads[key], exact[key], rtol=1e-12, atol=1e-15)
+
+
+def test_the_incremental_engine_refuses_other_networks_in_one_line():
+    cfg = numerical.Config()
+    numerical.check_network(cfg, (50,), "sigmoid")
+    for sizes, activation in (((50, 50), "sigmoid"), ((50,), "relu")):
+        with pytest.raises(ConfigError, match=r"method\.engine: incremental computes networks"):
+            numerical.check_network(cfg, sizes, activation)
+    numerical.check_network(numerical.Config(engine="naive"), (50, 50), "relu")
