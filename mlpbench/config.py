@@ -22,14 +22,21 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from mlpbench import methods
 from mlpbench.data import DATASETS
 from mlpbench.errors import ConfigError
+from mlpbench.model import ACTIVATIONS, INITS
 from mlpbench.problem import DTYPES
 
 
 @dataclass
 class ModelConfig:
-    """Network shape: 784 -> hidden_size (sigmoid) -> 10 (softmax)."""
+    """The network: 784 -> hidden layers -> 10 (softmax); by default the seed's, 784-50-10
+    sigmoid with its N(0, 1)/sqrt(fan_in) init. ``hidden_size`` is the one-layer shorthand of
+    ``hidden_sizes``; with neither, one layer of ``DEFAULT_HIDDEN`` units."""
 
-    hidden_size: int = 50
+    hidden_size: Optional[int] = None  # noqa: UP045  (OmegaConf 2.3 needs Optional)
+    hidden_sizes: Optional[list[int]] = None  # noqa: UP045
+    activation: str = "sigmoid"
+    init: str = "seed"
+    init_std: float = 0.01
 
 
 @dataclass
@@ -96,7 +103,7 @@ class RunSettings:
     method: Any  # the method's own Config dataclass instance
     dataset: str
     download: bool
-    hidden_size: int
+    hidden_size: int  # the first hidden layer's width
     epochs: int
     steps_per_epoch: int
     batch_size: int
@@ -113,6 +120,15 @@ class RunSettings:
     retry_failed: bool = False
     fidelity_every: int = 0
     claim_wait: bool = False
+    hidden_sizes: tuple[int, ...] = ()  # every hidden layer's width; () means (hidden_size,)
+    activation: str = "sigmoid"
+    init: str = "seed"
+    init_std: float = 0.01
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """The width of every hidden layer."""
+        return self.hidden_sizes or (self.hidden_size,)
 
 
 INT64_MAX = 2**63 - 1
@@ -182,6 +198,27 @@ def check_path(key: str, value: str | None) -> None:
              f"the whole path under 4096)")
 
 
+DEFAULT_HIDDEN = 50
+"""The seed's hidden layer: 50 sigmoid units."""
+
+
+def hidden_widths(model: DictConfig) -> tuple[int, ...]:
+    """The hidden layers' widths from ``model.hidden_sizes`` or its shorthand ``hidden_size``."""
+    if model.hidden_size is not None and model.hidden_sizes is not None:
+        raise ConfigError("model.hidden_sizes: give model.hidden_sizes or its one-layer "
+                          "shorthand model.hidden_size, not both")
+    if model.hidden_sizes is not None:
+        widths = tuple(model.hidden_sizes)
+        _require(len(widths) >= 1 and all(1 <= w <= INT64_MAX for w in widths),
+                 "model.hidden_sizes: must be a non-empty list of integers >= 1, got "
+                 f"[{', '.join(map(str, widths))}]")
+        return widths
+    width = DEFAULT_HIDDEN if model.hidden_size is None else model.hidden_size
+    _require(1 <= width <= INT64_MAX,
+             f"model.hidden_size: must be an integer >= 1, got {width}")
+    return (width,)
+
+
 def results_dir_from(value: str) -> Path:
     """``results_dir`` as an absolute path; empty and the file system root are refused.
 
@@ -220,17 +257,21 @@ def settings_from(cfg: DictConfig) -> RunSettings:
              f"backprop), got {cfg.fidelity_every}")
     _require(math.isfinite(cfg.log_eps) and cfg.log_eps >= 0,
              f"log_eps: must be a finite number >= 0, got {cfg.log_eps}")
-    _require(cfg.model.hidden_size >= 1,
-             f"model.hidden_size: must be an integer >= 1, got {cfg.model.hidden_size}")
+    widths = hidden_widths(cfg.model)
+    _require(cfg.model.activation in ACTIVATIONS,
+             f"model.activation: unknown '{cfg.model.activation}'; allowed: "
+             f"{', '.join(ACTIVATIONS)}")
+    _require(cfg.model.init in INITS,
+             f"model.init: unknown '{cfg.model.init}'; allowed: {', '.join(INITS)}")
+    _require(math.isfinite(cfg.model.init_std) and cfg.model.init_std > 0,
+             f"model.init_std: must be a finite number > 0, got {cfg.model.init_std}")
+    method.check_network(method_cfg, widths, cfg.model.activation)
     _require(0 <= cfg.seed <= INT64_MAX,
              f"seed: must be an integer from 0 to {INT64_MAX} (2**63 - 1), got {cfg.seed}")
     for key in ("epochs", "steps_per_epoch", "batch_size", "fidelity_every"):
         value = cfg[key]
         _require(value is None or value <= INT64_MAX,
                  f"{key}: must be at most {INT64_MAX} (2**63 - 1), got {value}")
-    _require(cfg.model.hidden_size <= INT64_MAX,
-             f"model.hidden_size: must be at most {INT64_MAX} (2**63 - 1), "
-             f"got {cfg.model.hidden_size}")
     _require(cfg.epochs * cfg.steps_per_epoch <= INT64_MAX,
              f"epochs: epochs * steps_per_epoch must be at most {INT64_MAX} (2**63 - 1)")
     check_path("data_dir", cfg.data_dir)
@@ -243,7 +284,11 @@ def settings_from(cfg: DictConfig) -> RunSettings:
         method=method_cfg,
         dataset=cfg.dataset.name,
         download=cfg.dataset.download,
-        hidden_size=cfg.model.hidden_size,
+        hidden_size=widths[0],
+        hidden_sizes=widths if len(widths) > 1 else (),
+        activation=cfg.model.activation,
+        init=cfg.model.init,
+        init_std=cfg.model.init_std,
         epochs=cfg.epochs,
         steps_per_epoch=cfg.steps_per_epoch,
         batch_size=cfg.batch_size,

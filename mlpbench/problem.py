@@ -8,6 +8,7 @@ shapes exist once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,6 +49,11 @@ def fixed_batch(
     return inputs(data.x_train[idx], dtype), targets(data.y_train[idx], dtype)
 
 
-def init_network(hidden_size: int, rng: np.random.Generator, dtype=np.float64) -> Params:
-    """The seed's initial weights for 784-``hidden_size``-10 drawn from ``rng``."""
-    return init_params(INPUT_SIZE, hidden_size, N_CLASSES, rng, dtype)
+def init_network(
+    hidden_size: int | Sequence[int], rng: np.random.Generator, dtype=np.float64, *,
+    init: str = "seed", init_std: float = 0.01,
+) -> Params:
+    """Initial weights for 784-``hidden_size``-10 (one width, or one per hidden layer) drawn
+    from ``rng``; by default the seed's."""
+    return init_params(INPUT_SIZE, hidden_size, N_CLASSES, rng, dtype, init=init,
+                       init_std=init_std)

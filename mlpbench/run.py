@@ -49,6 +49,18 @@ def result_config(settings: RunSettings, data: Dataset) -> dict[str, Any]:
         "seed": settings.seed,
         "dtype": settings.dtype,
         "log_eps": settings.log_eps,
+        **network_columns(settings),
+    }
+
+
+def network_columns(settings: RunSettings) -> dict[str, Any]:
+    """The network beyond ``hidden_size``, null for the seed's choices (``NETWORK_COLUMNS``)."""
+    widths = settings.widths
+    return {
+        "hidden_sizes": "-".join(map(str, widths)) if len(widths) > 1 else None,
+        "activation": None if settings.activation == "sigmoid" else settings.activation,
+        "init": None if settings.init == "seed" else settings.init,
+        "init_std": settings.init_std if settings.init == "normal" else None,
     }
 
 
@@ -109,7 +121,8 @@ def execute(
     """
     method = methods.get(settings.method.name)
     rng = streams(settings.seed)
-    estimator = method.make_estimator(settings.method, settings.h, settings.log_eps, rng.method)
+    estimator = method.make_estimator(settings.method, settings.h, settings.log_eps, rng.method,
+                                      settings.activation)
     results.ensure_writable(settings.results_dir)
     data = load_dataset(settings.dataset, settings.data_dir, download=settings.download,
                         warn=None if warn_fallback else _ignore)
@@ -153,7 +166,8 @@ def train_and_write(
 ) -> dict[str, Any]:
     """Train one claimed run and write it; a crash is written as status failed, then raised."""
     attempt_id = results.new_attempt_id()
-    params = problem.init_network(settings.hidden_size, rng.init, settings.dtype)
+    params = problem.init_network(settings.widths, rng.init, settings.dtype,
+                                  init=settings.init, init_std=settings.init_std)
     started_at = datetime.now(UTC)
     label = f"{config['method']} seed={settings.seed}"
     progress = Progress(label, settings.epochs, settings.progress)
@@ -171,7 +185,7 @@ def train_and_write(
                 epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
                 batch_size=settings.batch_size, lr=settings.lr, log_eps=settings.log_eps,
                 dtype=settings.dtype, batch_rng=rng.batches, on_epoch=on_epoch,
-                fidelity_every=settings.fidelity_every,
+                fidelity_every=settings.fidelity_every, activation=settings.activation,
             )
     except Exception as ex:  # a bug or exhausted resource mid-run: record it, then re-raise
         status, failure = "failed", ex

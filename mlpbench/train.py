@@ -91,6 +91,7 @@ def train(
     batch_rng: np.random.Generator,
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
     fidelity_every: int = 0,
+    activation: str = "sigmoid",
 ) -> str:
     """SGD for ``epochs`` x ``steps_per_epoch`` steps, reporting each epoch to ``on_epoch``.
 
@@ -121,12 +122,13 @@ def train(
                 evals += result.loss_evals
                 if fidelity_every and epoch % fidelity_every == 0 and step == steps_per_epoch - 1:
                     tick = time.perf_counter()
-                    measured = fidelity(result.grads, backprop_reference(params, x, t, log_eps))
+                    reference = backprop_reference(params, x, t, log_eps, activation)
+                    measured = fidelity(result.grads, reference)
                     fidelity_time += time.perf_counter() - tick
                 for key, grad in result.grads.items():
                     params[key] -= lr * grad
-            batch_loss = loss(params, x, t, log_eps)
-            acc = accuracy(params, x_test, data.y_test)
+            batch_loss = loss(params, x, t, log_eps, activation)
+            acc = accuracy(params, x_test, data.y_test, activation)
             record = EpochRecord(
                 epoch=epoch,
                 step=epoch * steps_per_epoch,
@@ -145,7 +147,10 @@ def train(
     return "ok"
 
 
-def backprop_reference(params: Params, x: np.ndarray, t: np.ndarray, log_eps: float) -> Params:
+def backprop_reference(
+    params: Params, x: np.ndarray, t: np.ndarray, log_eps: float, activation: str = "sigmoid"
+) -> Params:
     """The exact gradient in float64, whatever the run's dtype: what fidelity is measured to."""
     as64 = {key: value.astype(np.float64) for key, value in params.items()}
-    return backprop.gradient(as64, x.astype(np.float64), t.astype(np.float64), log_eps)
+    return backprop.gradient(as64, x.astype(np.float64), t.astype(np.float64), log_eps,
+                             activation)

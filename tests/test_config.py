@@ -89,11 +89,28 @@ def test_wrong_type_is_rejected():
         ("method=spsa method.distribution=normal", "method.distribution: unknown 'normal'"),
         ("method=forward_gradient method.directions=0", "method.directions: must be"),
         ("method=es method.population=0", "method.population: must be an integer >= 1"),
+        ("model.hidden_sizes=[]", r"model\.hidden_sizes: must be a non-empty list"),
+        ("model.hidden_sizes=[0]", r"model\.hidden_sizes: must be a non-empty list"),
+        ("model.hidden_sizes=[50,-1]", r"model\.hidden_sizes: .* got \[50, -1\]"),
+        ("model.hidden_size=8 model.hidden_sizes=[8]", r"model\.hidden_sizes: give .* not both"),
+        ("model.activation=gelu", "model.activation: unknown 'gelu'; allowed: sigmoid, tanh"),
+        ("model.init=xavier", "model.init: unknown 'xavier'; allowed: seed, he, normal"),
+        ("model.init=normal model.init_std=0", "model.init_std: must be a finite number > 0"),
+        ("method=numerical model.hidden_sizes=[8,8]", "method.engine: incremental computes"),
+        ("method=numerical model.activation=tanh", "method.engine: incremental computes"),
     ],
 )
 def test_range_checks(override, message):
     with pytest.raises(ConfigError, match=f"^{message}"):
         settings(*override.split())
+
+
+def test_network_keys_become_settings():
+    s = settings("model.hidden_sizes=[64,32]", "model.activation=relu", "model.init=he",
+                 "method=numerical", "method.engine=naive")
+    assert (s.widths, s.hidden_size, s.activation, s.init) == ((64, 32), 64, "relu", "he")
+    assert settings().widths == (50,) and settings("model.hidden_size=7").widths == (7,)
+    assert settings("model.hidden_sizes=[7]").hidden_sizes == ()  # one layer: the shorthand
 
 
 EXPECTED_JOBS = {"seed_table": 11, "h_scan": 31, "batch_scan": 18, "epochs_scan": 21,

@@ -193,3 +193,15 @@ def test_sweep_with_a_bad_value_writes_nothing(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("mlpbench: error: h: must be")
     assert result_files(results) == []
+
+
+@pytest.mark.slow
+def test_a_two_layer_relu_network_trains_and_records_its_shape(tmp_path):
+    results = tmp_path / "results"
+    proc = mlpbench("dataset=mnist_subset", "model.hidden_sizes=[64,32]", "model.activation=relu",
+                    "epochs=100", "progress=false", results=results)
+    assert proc.returncode == 0, proc.stderr
+    run = pd.read_parquet(results / "runs").iloc[0]
+    assert run["param_count"] == 52_650
+    assert (run["hidden_size"], run["hidden_sizes"], run["activation"]) == (64, "64-32", "relu")
+    assert run["final_test_acc"] > 0.5  # chance is 0.1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,8 @@ from mlpbench import results
 from mlpbench.config import RunSettings
 from mlpbench.methods import backprop, numerical
 from mlpbench.run import execute, result_config
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def settings(tmp_path, **changes) -> RunSettings:
@@ -92,14 +96,28 @@ def test_fidelity_does_not_change_training(tmp_path):
 
 
 def test_run_ids_of_earlier_methods_are_unchanged_by_the_options_column(tmp_path, subset):
-    """A results folder from before the options column resumes instead of running twice."""
+    """A results folder from before the options and network columns resumes instead of running
+    twice."""
     import hashlib
     import json
 
     config = result_config(settings(tmp_path), subset)
     assert config["options"] is None
-    before = {k: v for k, v in config.items() if k != "options"}
+    before = {k: v for k, v in config.items() if k not in results.LATER_COLUMNS}
     old_id = hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode())
     assert results.run_id_for(config) == old_id.hexdigest()[:16]
     spsa_config = {**config, "method": "spsa", "options": "directions=1"}
     assert results.run_id_for(spsa_config) != results.run_id_for({**spsa_config, "options": None})
+
+
+def test_the_seeds_network_keeps_the_run_ids_of_the_reference_results(tmp_path, subset):
+    """784-50-10 sigmoid with the seed's init hashes as before networks were configurable."""
+    reference = pd.read_parquet(REPO / "results" / "reference" / "seed_table" / "runs")
+    row = reference.query("method == 'backprop' and seed == 0").iloc[0]
+    config = result_config(settings(tmp_path, hidden_size=50, epochs=100, steps_per_epoch=1,
+                                    batch_size=100, seed=0), subset)
+    assert results.run_id_for(config) == row["run_id"]
+    deeper = result_config(settings(tmp_path, hidden_size=64, hidden_sizes=(64, 32),
+                                    activation="relu", init="he"), subset)
+    assert (deeper["hidden_sizes"], deeper["activation"], deeper["init"]) == ("64-32", "relu", "he")
+    assert deeper["init_std"] is None

@@ -10,11 +10,13 @@ from typing import Any
 
 import pandas as pd
 
+from mlpbench.report.describe import NETWORK_KEYS, network_text
 from mlpbench.report.format import format_h, format_value, is_missing
 
 GROUP_KEYS: tuple[str, ...] = (
-    "method", "scheme", "engine", "h", "options", "dataset", "hidden_size", "batch_size", "lr",
-    "epochs", "steps_per_epoch", "dtype", "log_eps",
+    "method", "scheme", "engine", "h", "options", "dataset", "hidden_size", "hidden_sizes",
+    "activation", "init", "init_std", "batch_size", "lr", "epochs", "steps_per_epoch", "dtype",
+    "log_eps",
 )
 """Runs that agree on these are one configuration: they differ only in seed (one table row)."""
 
@@ -23,12 +25,15 @@ METHOD_KEYS: tuple[str, ...] = ("method", "scheme", "engine", "h", "options")
 method's own settings ("directions=10, distribution=gaussian"), so SPSA with 1 and with 10
 directions are two methods, never one mean."""
 
-INIT_KEYS: tuple[str, ...] = ("dataset", "n_train", "hidden_size", "batch_size", "dtype")
+INIT_KEYS: tuple[str, ...] = (
+    "dataset", "n_train", "hidden_size", "hidden_sizes", "init", "init_std", "batch_size", "dtype",
+)
 """With the seed, these fix the initial weights and the batch sequence (see ``train.streams``),
 so two runs that share them and the seed saw the same init and the same batches."""
 
 SPEED_CONTEXT_KEYS: tuple[str, ...] = (
-    "dataset", "hidden_size", "batch_size", "steps_per_epoch", "dtype",
+    "dataset", "hidden_size", "hidden_sizes", "activation", "batch_size", "steps_per_epoch",
+    "dtype",
 )
 """Runs that agree on these do the same work per step, so their speeds can be compared. Epochs
 is deliberately not among them: a short run of a slow method times it per step, and its
@@ -71,14 +76,18 @@ def label_configs(runs: pd.DataFrame) -> pd.DataFrame:
     """
     labelled = runs.copy()
     labelled["method_label"] = [method_label(row) for _, row in runs.iterrows()]
-    protocol_keys = [k for k in GROUP_KEYS if k not in METHOD_KEYS]
+    protocol_keys = [k for k in GROUP_KEYS if k not in METHOD_KEYS and k not in NETWORK_KEYS]
+    network = pd.Series([network_text(*(row[k] for k in NETWORK_KEYS))
+                         for _, row in runs.iterrows()], index=runs.index, dtype=object)
     varying = {
         label: [k for k in protocol_keys if group[k].nunique(dropna=False) > 1]
+        + (["network"] if network[group.index].nunique() > 1 else [])
         for label, group in labelled.groupby("method_label")
     }
     suffixes = [
-        ", ".join(f"{k}={format_value(row[k])}" for k in varying[row["method_label"]])
-        for _, row in labelled.iterrows()
+        ", ".join(network[i] if k == "network" else f"{k}={format_value(row[k])}"
+                  for k in varying[row["method_label"]])
+        for i, row in labelled.iterrows()
     ]
     labelled["config"] = [
         f"{label} [{suffix}]" if suffix else label

@@ -43,6 +43,29 @@ def _by_protocol(runs: pd.DataFrame, keys: Sequence[str]) -> dict[tuple[Any, ...
     return protocols
 
 
+NETWORK_KEYS: tuple[str, ...] = ("hidden_size", "hidden_sizes", "activation", "init", "init_std")
+"""The columns that describe the network (see ``results.NETWORK_COLUMNS``)."""
+
+
+def network_shape(hidden: Any, hidden_sizes: Any) -> str:
+    """ "784-50-10", or "784-64-32-10" for more than one hidden layer."""
+    middle = hidden_sizes if not is_missing(hidden_sizes) and hidden_sizes else str(int(hidden))
+    return f"784-{middle}-10"
+
+
+def network_text(
+    hidden: Any, hidden_sizes: Any = None, activation: Any = None, init: Any = None,
+    init_std: Any = None,
+) -> str:
+    """ "784-50-10 sigmoid" for the seed's network; else its shape, activation and init, e.g.
+    "784-64-32-10 relu (he init)" or "784-50-10 sigmoid (N(0, 0.01²) init)"."""
+    activation, init = (None if is_missing(v) else v for v in (activation, init))
+    text = f"{network_shape(hidden, hidden_sizes)} {activation or 'sigmoid'}"
+    if init == "normal":
+        return f"{text} (N(0, {format_value(init_std)}²) init)"
+    return f"{text} ({init} init)" if init else text
+
+
 def lr_text(lrs: Iterable[float]) -> str:
     """ "lr 0.1", or "lr per method (0.03 or 0.1)" when methods train at their own rates."""
     values = sorted({float(v) for v in lrs if not is_missing(v)})
@@ -54,12 +77,12 @@ def lr_text(lrs: Iterable[float]) -> str:
 
 def protocols_text(runs: pd.DataFrame) -> str:
     """The training protocol(s): steps, batch size, lr, network shape, dtype."""
-    keys = ["epochs", "steps_per_epoch", "batch_size", "hidden_size", "dtype", "log_eps"]
+    keys = ["epochs", "steps_per_epoch", "batch_size", "dtype", "log_eps", *NETWORK_KEYS]
     texts = []
-    for (epochs, spe, batch, hidden, dtype, log_eps), lrs in _by_protocol(runs, keys).items():
+    for (epochs, spe, batch, dtype, log_eps, *network), lrs in _by_protocol(runs, keys).items():
         texts.append(
             f"{epochs} epochs x {plural(spe, 'step')} of {batch} samples "
-            f"({int(epochs) * int(spe)} SGD steps), {lr_text(lrs)}, 784-{hidden}-10 sigmoid "
+            f"({int(epochs) * int(spe)} SGD steps), {lr_text(lrs)}, {network_text(*network)} "
             f"MLP, {dtype}, log_eps {format_value(log_eps)}"
         )
     return "; ".join(texts)
@@ -92,13 +115,13 @@ def time_span(times: pd.Series) -> str:
 
 def short_protocol(runs: pd.DataFrame) -> str:
     """A one-line protocol for figure titles; "several protocols" when they differ."""
-    keys = ["epochs", "steps_per_epoch", "batch_size", "hidden_size", "dtype"]
+    keys = ["epochs", "steps_per_epoch", "batch_size", "dtype", *NETWORK_KEYS]
     protocols = _by_protocol(runs, keys)
     if len(protocols) > 1:
         return "several protocols (see legend)"
-    [((epochs, spe, batch, hidden, dtype), lrs)] = protocols.items()
+    [((epochs, spe, batch, dtype, *network), lrs)] = protocols.items()
     return (f"{epochs} epochs x {spe} step x {batch} samples, SGD {lr_text(lrs)}, "
-            f"784-{hidden}-10 sigmoid, {dtype}")
+            f"{network_text(*network)}, {dtype}")
 
 
 def short_machine(runs: pd.DataFrame) -> str:

@@ -14,7 +14,15 @@ from typing import Any
 import pandas as pd
 
 from mlpbench.report.configs import METHOD_KEYS, SPEED_CONTEXT_KEYS
-from mlpbench.report.format import format_h, format_ratio, human_duration, markdown, plural
+from mlpbench.report.describe import network_shape
+from mlpbench.report.format import (
+    format_h,
+    format_ratio,
+    human_duration,
+    is_missing,
+    markdown,
+    plural,
+)
 from mlpbench.report.section import Inputs, Section
 
 FIGURES: tuple[str, ...] = ()
@@ -152,7 +160,10 @@ def format_speedups(speedups: pd.DataFrame) -> pd.DataFrame:
 
 
 def _context_title(row: pd.Series | dict[str, Any]) -> str:
-    return (f"{row['dataset']}, 784-{row['hidden_size']}-10, batch {row['batch_size']}, "
+    shape = network_shape(row["hidden_size"], row.get("hidden_sizes"))
+    activation = row.get("activation")
+    shape += f" {activation}" if not is_missing(activation) and activation else ""
+    return (f"{row['dataset']}, {shape}, batch {row['batch_size']}, "
             f"{plural(int(row['steps_per_epoch']), 'step')} per epoch, {row['dtype']}")
 
 

@@ -35,6 +35,10 @@ CONFIG_FIELDS: list[pa.Field] = [
     pa.field("seed", pa.int64()),
     pa.field("dtype", pa.string()),
     pa.field("log_eps", pa.float64()),
+    pa.field("hidden_sizes", pa.string()),
+    pa.field("activation", pa.string()),
+    pa.field("init", pa.string()),
+    pa.field("init_std", pa.float64()),
 ]
 
 ENVIRONMENT_FIELDS: list[pa.Field] = [
@@ -86,10 +90,18 @@ RUNS_SCHEMA = pa.schema(
     ]
 )
 
+NETWORK_COLUMNS: tuple[str, ...] = ("hidden_sizes", "activation", "init", "init_std")
+"""The network beyond ``hidden_size``, each null for the seed's choice (one hidden layer,
+sigmoid, the seed's init, no init_std), so runs of the seed's network keep their run ids:
+``hidden_sizes`` the widths joined by "-" ("64-32") when there is more than one hidden layer,
+``activation`` when not sigmoid, ``init`` when not the seed's, ``init_std`` for init=normal."""
+
 LATER_COLUMNS = frozenset(
-    {"options", "grad_cos", "grad_rel_err", "fidelity_time_s", "fidelity_every"}
+    {"options", "grad_cos", "grad_rel_err", "fidelity_time_s", "fidelity_every",
+     *NETWORK_COLUMNS}
 )
-"""Columns added after the first results were written: files without them read as null."""
+"""Columns added after the first results were written: files without them read as null, and a
+null one is left out of the run id."""
 
 
 SCALING_SCHEMA = pa.schema(

@@ -36,6 +36,7 @@ def config(method: dict[str, Any], seed: int, epochs: int = EPOCHS) -> dict[str,
         **method, "dataset": "mnist_subset", "n_train": 4000, "n_test": 1000,
         "hidden_size": 50, "batch_size": 100, "lr": 0.1, "epochs": epochs,
         "steps_per_epoch": 1, "seed": seed, "dtype": "float64", "log_eps": 1e-7,
+        "hidden_sizes": None, "activation": None, "init": None, "init_std": None,
     }
 
 

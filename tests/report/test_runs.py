@@ -13,6 +13,7 @@ import pytest
 from mlpbench import results
 from mlpbench.report import ReportOutputs, render
 from mlpbench.report.configs import label_configs
+from mlpbench.report.describe import protocols_text
 from mlpbench.report.runs import FIGURES, curve_stats
 
 from .helpers import (
@@ -130,3 +131,13 @@ def test_varying_protocol_keys_appear_in_labels() -> None:
                          {**config(BACKPROP, 0), "dtype": "float32"}])
     assert list(label_configs(runs)["config"]) == [
         "backprop [dtype=float64]", "backprop [dtype=float32]"]
+
+
+def test_networks_that_differ_are_named_by_their_shape_in_labels_and_protocol() -> None:
+    deep = {"hidden_size": 64, "hidden_sizes": "64-32", "activation": "relu", "init": "he"}
+    runs = pd.DataFrame([config(BACKPROP, 0), {**config(BACKPROP, 0), **deep}])
+    labelled = label_configs(runs)
+    assert list(labelled["config"]) == [
+        "backprop [784-50-10 sigmoid]", "backprop [784-64-32-10 relu (he init)]"]
+    assert "784-64-32-10 relu (he init) MLP" in protocols_text(labelled.assign(lr=0.1))
+    assert "784-50-10 sigmoid MLP" in protocols_text(labelled.assign(lr=0.1))
