@@ -58,6 +58,9 @@ class RunConfig:
     steps_per_epoch: int = 1
     batch_size: int = 100
     lr: Optional[float] = None  # noqa: UP045  (None: the method's default learning rate)
+    lr_schedule: str = "constant"
+    lr_decay: Optional[float] = None  # noqa: UP045  (k of exp_decay: lr * exp(-k * step))
+    sampling: str = "without_replacement"
     h: Optional[float] = None  # noqa: UP045  (None: the method's default step)
     seed: int = 0
     dtype: str = "float64"
@@ -120,6 +123,8 @@ class RunSettings:
     retry_failed: bool = False
     fidelity_every: int = 0
     claim_wait: bool = False
+    lr_decay: float = 0.0  # k of lr * exp(-k * step); 0: a constant learning rate
+    with_replacement: bool = False  # a batch's indices drawn with replacement (DLFS)
     hidden_sizes: tuple[int, ...] = ()  # every hidden layer's width; () means (hidden_size,)
     activation: str = "sigmoid"
     init: str = "seed"
@@ -198,6 +203,11 @@ def check_path(key: str, value: str | None) -> None:
              f"the whole path under 4096)")
 
 
+LR_SCHEDULES: tuple[str, ...] = ("constant", "exp_decay")
+SAMPLINGS: tuple[str, ...] = ("without_replacement", "with_replacement")
+"""How a step's batch is drawn: distinct samples (the seed's), or independent draws ("Deep
+Learning from Scratch"'s ``np.random.choice(train_size, batch_size)``)."""
+
 DEFAULT_HIDDEN = 50
 """The seed's hidden layer: 50 sigmoid units."""
 
@@ -250,6 +260,18 @@ def settings_from(cfg: DictConfig) -> RunSettings:
     _require(cfg.batch_size >= 1, f"batch_size: must be an integer >= 1, got {cfg.batch_size}")
     _require(cfg.lr is None or (math.isfinite(cfg.lr) and cfg.lr > 0),
              f"lr: must be a finite number > 0 (or null for the method's default), got {cfg.lr}")
+    _require(cfg.lr_schedule in LR_SCHEDULES,
+             f"lr_schedule: unknown '{cfg.lr_schedule}'; allowed: {', '.join(LR_SCHEDULES)}")
+    if cfg.lr_schedule == "exp_decay":
+        _require(cfg.lr_decay is not None and math.isfinite(cfg.lr_decay) and cfg.lr_decay > 0,
+                 "lr_decay: must be a finite number > 0 with lr_schedule=exp_decay (lr * "
+                 f"exp(-lr_decay * step)), got {cfg.lr_decay}")
+    else:
+        _require(cfg.lr_decay is None,
+                 f"lr_decay: only with lr_schedule=exp_decay, got {cfg.lr_decay} with "
+                 f"lr_schedule={cfg.lr_schedule}")
+    _require(cfg.sampling in SAMPLINGS,
+             f"sampling: unknown '{cfg.sampling}'; allowed: {', '.join(SAMPLINGS)}")
     _require(cfg.h is None or (math.isfinite(cfg.h) and cfg.h > 0),
              f"h: must be a finite number > 0 (or null for the method's default), got {cfg.h}")
     _require(cfg.fidelity_every is None or cfg.fidelity_every >= 0,
@@ -305,4 +327,6 @@ def settings_from(cfg: DictConfig) -> RunSettings:
         retry_failed=cfg.retry_failed,
         fidelity_every=fidelity_every,
         claim_wait=cfg.claim_wait,
+        lr_decay=cfg.lr_decay if cfg.lr_schedule == "exp_decay" else 0.0,
+        with_replacement=cfg.sampling == "with_replacement",
     )

@@ -50,6 +50,9 @@ def result_config(settings: RunSettings, data: Dataset) -> dict[str, Any]:
         "dtype": settings.dtype,
         "log_eps": settings.log_eps,
         **network_columns(settings),
+        "lr_schedule": "exp_decay" if settings.lr_decay else None,
+        "lr_decay": settings.lr_decay or None,
+        "sampling": "with_replacement" if settings.with_replacement else None,
     }
 
 
@@ -186,6 +189,7 @@ def train_and_write(
                 batch_size=settings.batch_size, lr=settings.lr, log_eps=settings.log_eps,
                 dtype=settings.dtype, batch_rng=rng.batches, on_epoch=on_epoch,
                 fidelity_every=settings.fidelity_every, activation=settings.activation,
+                lr_decay=settings.lr_decay, with_replacement=settings.with_replacement,
             )
     except Exception as ex:  # a bug or exhausted resource mid-run: record it, then re-raise
         status, failure = "failed", ex

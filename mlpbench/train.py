@@ -71,10 +71,13 @@ def fidelity(grads: Params, reference: Params) -> tuple[float, float]:
     return cos, rel_err
 
 
-def batch_indices(rng: np.random.Generator, n_train: int, batch_size: int) -> Iterator[np.ndarray]:
-    """Endless batches of ``batch_size`` indices drawn without replacement, as the seed does."""
+def batch_indices(
+    rng: np.random.Generator, n_train: int, batch_size: int, replace: bool = False
+) -> Iterator[np.ndarray]:
+    """Endless batches of ``batch_size`` indices: distinct within a batch, as the seed draws
+    them, or with ``replace`` independent draws, as "Deep Learning from Scratch" does."""
     while True:
-        yield rng.choice(n_train, batch_size, replace=False)
+        yield rng.choice(n_train, batch_size, replace=replace)
 
 
 def train(
@@ -92,12 +95,15 @@ def train(
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
     fidelity_every: int = 0,
     activation: str = "sigmoid",
+    lr_decay: float = 0.0,
+    with_replacement: bool = False,
 ) -> str:
     """SGD for ``epochs`` x ``steps_per_epoch`` steps, reporting each epoch to ``on_epoch``.
 
     With ``fidelity_every`` = N > 0, the last step of every N-th epoch also compares the
     method's gradient with backprop's (in float64, at the same parameters and batch, before the
     update); the comparison is not used for training and its time is not in the timings.
+    With ``lr_decay`` = k > 0 step t (from 0) moves by lr * exp(-k t); otherwise by lr.
 
     Returns the status: "diverged" as soon as a loss is NaN or infinite (training stops
     there), else "ok".
@@ -105,10 +111,11 @@ def train(
     x_train = problem.inputs(data.x_train, dtype)
     t_train = problem.targets(data.y_train, dtype)
     x_test = problem.inputs(data.x_test, dtype)
-    batches = batch_indices(batch_rng, data.n_train, batch_size)
+    batches = batch_indices(batch_rng, data.n_train, batch_size, with_replacement)
     grad_time = 0.0
     fidelity_time = 0.0
     evals = 0
+    step_index = 0
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(1, epochs + 1):
@@ -125,8 +132,10 @@ def train(
                     reference = backprop_reference(params, x, t, log_eps, activation)
                     measured = fidelity(result.grads, reference)
                     fidelity_time += time.perf_counter() - tick
+                rate = lr * math.exp(-lr_decay * step_index) if lr_decay else lr
+                step_index += 1
                 for key, grad in result.grads.items():
-                    params[key] -= lr * grad
+                    params[key] -= rate * grad
             batch_loss = loss(params, x, t, log_eps, activation)
             acc = accuracy(params, x_test, data.y_test, activation)
             record = EpochRecord(

@@ -15,8 +15,8 @@ from mlpbench.report.format import format_h, format_value, is_missing
 
 GROUP_KEYS: tuple[str, ...] = (
     "method", "scheme", "engine", "h", "options", "dataset", "hidden_size", "hidden_sizes",
-    "activation", "init", "init_std", "batch_size", "lr", "epochs", "steps_per_epoch", "dtype",
-    "log_eps",
+    "activation", "init", "init_std", "batch_size", "lr", "lr_schedule", "lr_decay", "sampling",
+    "epochs", "steps_per_epoch", "dtype", "log_eps",
 )
 """Runs that agree on these are one configuration: they differ only in seed (one table row)."""
 
@@ -26,7 +26,8 @@ method's own settings ("directions=10, distribution=gaussian"), so SPSA with 1 a
 directions are two methods, never one mean."""
 
 INIT_KEYS: tuple[str, ...] = (
-    "dataset", "n_train", "hidden_size", "hidden_sizes", "init", "init_std", "batch_size", "dtype",
+    "dataset", "n_train", "hidden_size", "hidden_sizes", "init", "init_std", "batch_size",
+    "sampling", "dtype",
 )
 """With the seed, these fix the initial weights and the batch sequence (see ``train.streams``),
 so two runs that share them and the seed saw the same init and the same batches."""

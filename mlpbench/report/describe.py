@@ -77,13 +77,18 @@ def lr_text(lrs: Iterable[float]) -> str:
 
 def protocols_text(runs: pd.DataFrame) -> str:
     """The training protocol(s): steps, batch size, lr, network shape, dtype."""
-    keys = ["epochs", "steps_per_epoch", "batch_size", "dtype", "log_eps", *NETWORK_KEYS]
+    keys = ["epochs", "steps_per_epoch", "batch_size", "dtype", "log_eps", "lr_decay", "sampling",
+            *NETWORK_KEYS]
     texts = []
-    for (epochs, spe, batch, dtype, log_eps, *network), lrs in _by_protocol(runs, keys).items():
+    for (epochs, spe, batch, dtype, log_eps, decay, sampling, *network), lrs in _by_protocol(
+        runs, keys
+    ).items():
+        schedule = f" decaying as exp(-{format_value(decay)} step)" if decay else ""
+        drawn = " drawn with replacement" if sampling == "with_replacement" else ""
         texts.append(
-            f"{epochs} epochs x {plural(spe, 'step')} of {batch} samples "
-            f"({int(epochs) * int(spe)} SGD steps), {lr_text(lrs)}, {network_text(*network)} "
-            f"MLP, {dtype}, log_eps {format_value(log_eps)}"
+            f"{epochs} epochs x {plural(spe, 'step')} of {batch} samples{drawn} "
+            f"({int(epochs) * int(spe)} SGD steps), {lr_text(lrs)}{schedule}, "
+            f"{network_text(*network)} MLP, {dtype}, log_eps {format_value(log_eps)}"
         )
     return "; ".join(texts)
 

@@ -39,6 +39,9 @@ CONFIG_FIELDS: list[pa.Field] = [
     pa.field("activation", pa.string()),
     pa.field("init", pa.string()),
     pa.field("init_std", pa.float64()),
+    pa.field("lr_schedule", pa.string()),
+    pa.field("lr_decay", pa.float64()),
+    pa.field("sampling", pa.string()),
 ]
 
 ENVIRONMENT_FIELDS: list[pa.Field] = [
@@ -96,9 +99,14 @@ sigmoid, the seed's init, no init_std), so runs of the seed's network keep their
 ``hidden_sizes`` the widths joined by "-" ("64-32") when there is more than one hidden layer,
 ``activation`` when not sigmoid, ``init`` when not the seed's, ``init_std`` for init=normal."""
 
+SCHEDULE_COLUMNS: tuple[str, ...] = ("lr_schedule", "lr_decay", "sampling")
+"""How training steps beyond lr and batch size, null for the seed's (a constant learning rate,
+distinct samples per batch): ``lr_schedule`` "exp_decay" with its ``lr_decay`` k, ``sampling``
+"with_replacement"."""
+
 LATER_COLUMNS = frozenset(
     {"options", "grad_cos", "grad_rel_err", "fidelity_time_s", "fidelity_every",
-     *NETWORK_COLUMNS}
+     *NETWORK_COLUMNS, *SCHEDULE_COLUMNS}
 )
 """Columns added after the first results were written: files without them read as null, and a
 null one is left out of the run id."""
