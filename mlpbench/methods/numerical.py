@@ -123,13 +123,16 @@ def gradient(
     """The finite-difference gradient of any scheme by either engine.
 
     Richardson is two central gradients, at h and h/2, combined here for both engines; every
-    other scheme is the engine's own. The incremental engine covers the seed's kind of network
-    only (one sigmoid hidden layer, ``incremental_supports``); the naive loop covers every one.
+    other scheme is the engine's own. The incremental engine is the compiled one-layer engine
+    for the seed's kind of network (one sigmoid hidden layer) and the NumPy one of
+    ``_incremental_deep`` for every other; the naive loop covers every network.
     """
-    if engine == INCREMENTAL:
-        if not incremental_supports(n_layers(params) - 1, activation):
-            raise ValueError("the incremental engine needs one sigmoid hidden layer")
+    if engine == INCREMENTAL and seeds_kind(n_layers(params) - 1, activation):
         from mlpbench.methods._incremental import incremental_gradient as compute
+    elif engine == INCREMENTAL:
+        from mlpbench.methods._incremental_deep import deep_incremental_gradient
+
+        compute = partial(deep_incremental_gradient, activation=activation)
     else:
         compute = partial(naive_gradient, activation=activation)
     if scheme == "richardson":
@@ -138,8 +141,8 @@ def gradient(
     return compute(params, x, t, h=h, scheme=scheme, log_eps=log_eps)
 
 
-def incremental_supports(hidden_layers: int, activation: str) -> bool:
-    """Whether the incremental engine computes this network: one sigmoid hidden layer, so far."""
+def seeds_kind(hidden_layers: int, activation: str) -> bool:
+    """Whether a network is the seed's kind (one sigmoid hidden layer): the compiled engine's."""
     return hidden_layers == 1 and activation == "sigmoid"
 
 
@@ -190,12 +193,7 @@ def check(cfg: Config) -> None:
 
 
 def check_network(cfg: Config, hidden_sizes: tuple[int, ...], activation: str) -> None:
-    """The naive loop takes every network; the incremental engine, one sigmoid layer so far."""
-    if cfg.engine == INCREMENTAL and not incremental_supports(len(hidden_sizes), activation):
-        raise ConfigError(
-            "method.engine: incremental computes networks with one sigmoid hidden layer only "
-            f"(got {len(hidden_sizes)} {activation} layer(s)); method.engine=naive computes any"
-        )
+    """Both engines and every scheme compute every network."""
 
 
 def make_estimator(
