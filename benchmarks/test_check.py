@@ -1,26 +1,44 @@
 """CI timing regression check (`make bench-check`): ratios on a reduced problem, under 2 min.
 
-784-16-10 on 50 real digits keeps the naive loop at about a second per step. The check fails
-when a ratio measured in this session falls well below what a 2-core machine gives, with
-thresholds loose enough for a noisy shared 2-core machine (see README, "Benchmarks").
+784-16-10 on 50 real digits keeps the naive loop at about a second per step; 784-16-16-10
+checks the incremental engine for deeper networks against a sample of the naive loop. The
+check fails when a ratio measured in this session falls well below what a 2-core machine
+gives, with thresholds loose enough for a noisy shared 2-core machine (see README,
+"Benchmarks").
 """
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 from benchmarks.conftest import (
+    MEDIANS,
+    RATIOS,
     complex_step_ratio,
     real_batch,
+    record,
     seed_network,
     speed_ratios,
     time_backprop,
     time_incremental,
     time_naive,
 )
+from mlpbench import problem
+from mlpbench.methods import numerical
+from mlpbench.model import param_count
+from mlpbench.studies import scaling
 
 X, T = real_batch(50, seed=1)
 PARAMS = seed_network(16)
 
 MIN_SPEEDUP_OVER_NAIVE = 300.0
+
+
+def deep_network(widths: tuple[int, ...]) -> dict[str, np.ndarray]:
+    return problem.init_network(widths, np.random.default_rng(0))
+
+
 MAX_RATIO_TO_BACKPROP = 60.0
 MAX_COMPLEX_STEP_OVER_CENTRAL = 4.0
 
@@ -52,3 +70,34 @@ def test_check_ratios():
     assert vs_backprop <= MAX_RATIO_TO_BACKPROP
     label = "reduced 784-16-10, batch 50"
     assert complex_step_ratio("check_", label) <= MAX_COMPLEX_STEP_OVER_CENTRAL
+
+
+DEEP_WIDTHS = (16, 16)
+MIN_DEEP_SPEEDUP_OVER_NAIVE = 20.0  # 784-16-16-10, batch 50: 50-57x here
+
+
+def test_check_deep_incremental(benchmark, one_blas_thread):
+    params = deep_network(DEEP_WIDTHS)
+    benchmark.pedantic(lambda: numerical.gradient(params, X, T, h=1e-4, scheme="central",
+                                                  log_eps=1e-7, engine="incremental"),
+                       rounds=3, warmup_rounds=1)
+    record("check_deep_incremental", benchmark)
+
+
+def test_check_deep_naive(benchmark, one_blas_thread):
+    params = deep_network(DEEP_WIDTHS)
+    entries = scaling.sample_entries(params, 200, np.random.default_rng(1))
+    benchmark.pedantic(scaling.naive_sample_step(params, X, T, entries), rounds=3)
+    record("check_deep_naive_sample", benchmark)
+    MEDIANS["check_deep_naive"] = MEDIANS["check_deep_naive_sample"] * (
+        param_count(params) / len(entries))
+
+
+def test_check_deep_ratio():
+    """The any-depth incremental engine against the naive loop on 784-16-16-10."""
+    if "check_deep_naive" not in MEDIANS or "check_deep_incremental" not in MEDIANS:
+        pytest.skip("needs both engines measured in this session")
+    speedup = MEDIANS["check_deep_naive"] / MEDIANS["check_deep_incremental"]
+    RATIOS["reduced 784-16-16-10, batch 50"] = {"incremental_vs_naive": speedup}
+    print(f"\n784-16-16-10, batch 50: incremental {speedup:.0f}x the naive loop")
+    assert speedup >= MIN_DEEP_SPEEDUP_OVER_NAIVE

@@ -45,7 +45,7 @@ from mlpbench import methods, problem, results
 from mlpbench.data import Dataset, load_dataset
 from mlpbench.errors import EXIT_USAGE, MlpbenchError
 from mlpbench.methods import backprop, numerical
-from mlpbench.model import PARAM_KEYS, Params, param_count
+from mlpbench.model import Params, param_count, param_keys
 from mlpbench.report.format import human_duration
 from mlpbench.studies.cli import OneLineParser, int_at_least
 
@@ -88,20 +88,22 @@ def cell_params(hidden_size: int, seed: int = SEED) -> Params:
 
 
 def sample_entries(params: Params, k: int, rng: np.random.Generator) -> list[Entry]:
-    """``k`` distinct parameter entries drawn uniformly from all of W1, b1, W2, b2 together.
+    """``k`` distinct parameter entries drawn uniformly from all of W1, b1, W2, b2 (... for a
+    deeper network) together.
 
     Uniform over entries means each block is represented in proportion to its size, so the
     sample's mean per-entry time times the parameter count is an unbiased estimate of a full
     step, although an entry of W1 (whose copy is large) costs more than one of b2. ``k`` is
     capped at the parameter count.
     """
-    sizes = [params[key].size for key in PARAM_KEYS]
+    keys = param_keys(params)
+    sizes = [params[key].size for key in keys]
     flat = np.sort(rng.choice(sum(sizes), size=min(k, sum(sizes)), replace=False))
     starts = np.cumsum([0, *sizes])
     entries = []
     for position in flat:
         block = int(np.searchsorted(starts, position, side="right")) - 1
-        key = PARAM_KEYS[block]
+        key = keys[block]
         index = np.unravel_index(int(position - starts[block]), params[key].shape)
         entries.append((key, tuple(int(i) for i in index)))
     return entries
