@@ -96,8 +96,6 @@ def test_wrong_type_is_rejected():
         ("model.activation=gelu", "model.activation: unknown 'gelu'; allowed: sigmoid, tanh"),
         ("model.init=xavier", "model.init: unknown 'xavier'; allowed: seed, he, normal"),
         ("model.init=normal model.init_std=0", "model.init_std: must be a finite number > 0"),
-        ("method=numerical model.hidden_sizes=[8,8]", "method.engine: incremental computes"),
-        ("method=numerical model.activation=tanh", "method.engine: incremental computes"),
         ("lr_schedule=cosine", "lr_schedule: unknown 'cosine'; allowed: constant, exp_decay"),
         ("lr_schedule=exp_decay", "lr_decay: must be a finite number > 0"),
         ("lr_schedule=exp_decay lr_decay=-1", "lr_decay: must be a finite number > 0"),

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from mlpbench import methods
-from mlpbench.errors import ConfigError
-from mlpbench.methods import backprop, numerical
+from mlpbench.methods import backprop
 from mlpbench.methods.base import GradientMethod, GradientResult, missing_members
 from mlpbench.model import ACTIVATIONS, init_params, one_hot
 
@@ -81,12 +80,3 @@ def test_every_method_trains_a_two_layer_network(name, activation):
         exact = backprop.gradient(params, x, t, 1e-7, activation)
         for key in exact:
             np.testing.assert_allclose(grads[key], exact[key], rtol=1e-12, atol=1e-15)
-
-
-def test_the_incremental_engine_refuses_other_networks_in_one_line():
-    cfg = numerical.Config()
-    numerical.check_network(cfg, (50,), "sigmoid")
-    for sizes, activation in (((50, 50), "sigmoid"), ((50,), "relu")):
-        with pytest.raises(ConfigError, match=r"method\.engine: incremental computes networks"):
-            numerical.check_network(cfg, sizes, activation)
-    numerical.check_network(numerical.Config(engine="naive"), (50, 50), "relu")
