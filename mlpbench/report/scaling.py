@@ -29,7 +29,8 @@ from mlpbench.report.format import format_value, human_duration, is_missing, mar
 from mlpbench.report.section import Inputs, Section
 
 FIGURE = "scaling.png"
-FIGURES: tuple[str, ...] = (FIGURE,)
+DEPTH_FIGURE = "scaling_depth.png"
+FIGURES: tuple[str, ...] = (FIGURE, DEPTH_FIGURE)
 
 ENGINE_ORDER: tuple[str, ...] = ("backprop", "incremental", "naive")
 ENGINE_STYLE = {"backprop": ("C0", "o", "-"), "incremental": ("C1", "s", "-"),
@@ -203,16 +204,116 @@ def draw_scaling(latest: pd.DataFrame, slopes: pd.DataFrame, title: str) -> Figu
     return fig
 
 
+def with_depth(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows with ``hidden_layers`` filled: files from before depth was an axis mean one."""
+    if rows.empty:
+        return rows
+    layers = rows["hidden_layers"].astype("Float64").fillna(1).astype(int)
+    return rows.assign(hidden_layers=layers)
+
+
+def latest_depth(rows: pd.DataFrame) -> pd.DataFrame:
+    """The latest measurement of each (engine, hidden size, depth, batch) in cells measured at
+    two depths or more, in plotting order; empty when no cell was."""
+    if rows.empty:
+        return rows
+    order = rows.sort_values(["measured_at", "measurement_id"], kind="stable")
+    latest = order.groupby(["engine", "hidden_size", "hidden_layers", "batch_size"],
+                           sort=False).tail(1)
+    depths = latest.groupby(["hidden_size", "batch_size"])["hidden_layers"].transform("nunique")
+    latest = latest[depths >= 2]
+    rank = {engine: i for i, engine in enumerate(ENGINE_ORDER)}
+    return (latest.assign(_rank=latest["engine"].map(rank).fillna(len(rank)))
+            .sort_values(["hidden_size", "batch_size", "_rank", "hidden_layers"], kind="stable")
+            .drop(columns="_rank").reset_index(drop=True))
+
+
+def depth_table(latest: pd.DataFrame) -> pd.DataFrame:
+    """Per (hidden size, batch, engine): time per step at each depth, its ratio to backprop's
+    at that depth, and the slope of log time against log depth (time ~ depth^slope)."""
+    depths = sorted(latest["hidden_layers"].unique())
+    rows = []
+    for (hidden, batch), cell in latest.groupby(["hidden_size", "batch_size"], sort=False):
+        reference = cell[cell["engine"] == "backprop"].set_index("hidden_layers")[
+            "seconds_per_step_median"]
+        for engine, line in cell.groupby("engine", sort=False):
+            times = line.set_index("hidden_layers")["seconds_per_step_median"]
+            cells = []
+            for depth in depths:
+                if depth not in times:
+                    cells.append("")
+                    continue
+                ratio = (f" ({times[depth] / reference[depth]:,.0f}x)"
+                         if engine != "backprop" and depth in reference else "")
+                cells.append(human_duration(times[depth]) + ratio)
+            slope = loglog_slope(line["hidden_layers"], line["seconds_per_step_median"])
+            rows.append((f"H = {int(hidden)}", str(int(batch)), engine, *cells,
+                         "n/a" if is_missing(slope) else f"{slope:.2f}"))
+    return pd.DataFrame(rows, columns=["Units per layer", "Batch", "Engine",
+                                       *(f"{d} hidden layer{'s' if d > 1 else ''}"
+                                         for d in depths), "slope"])
+
+
+def depth_markdown(latest: pd.DataFrame, figure: str) -> str:
+    """ "### Depth": the same engines on 784-H-...-H-10 with one, two, three... hidden layers."""
+    return "\n".join([
+        "### Depth",
+        "",
+        "The same engines on networks of one or more hidden layers of H units each "
+        "(784-H-10, 784-H-H-10, ...), sigmoid, the seed's init, measured the same way "
+        "(`python -m mlpbench.scaling --depth ...`; naive times extrapolated as above). Each "
+        "time is the median per step; in brackets, the ratio to backprop's time at the same "
+        "depth; the slope is that of log(time per step) against log(number of hidden layers), "
+        "so time grows as depth^slope. With one hidden layer the incremental engine is the "
+        "compiled one of the seed's network; with more it is the NumPy engine for any depth, "
+        "so the step from one layer to two is partly a change of implementation.",
+        "",
+        markdown(depth_table(latest), text_columns=3),
+        "",
+        f"![per-step gradient time vs depth]({figure})",
+        "",
+    ])
+
+
+def draw_depth(latest: pd.DataFrame, title: str) -> Figure:
+    """Time per step (log) against the number of hidden layers, one panel per (H, batch)."""
+    cells = list(latest.groupby(["hidden_size", "batch_size"], sort=False))
+    fig = new_figure(5.2 * len(cells), 5.6)
+    axes = np.atleast_1d(fig.subplots(1, len(cells), sharey=True))
+    for ax, ((hidden, batch), cell) in zip(axes, cells, strict=True):
+        for engine, line in cell.groupby("engine", sort=False):
+            color, marker, style = ENGINE_STYLE.get(engine, ("C7", "x", ":"))
+            ax.plot(line["hidden_layers"], line["seconds_per_step_median"], color=color,
+                    marker=marker, ls=style, lw=1.6, label=engine_label(engine, cell))
+        ax.set_yscale("log")
+        ax.set_xticks(sorted(cell["hidden_layers"].unique()))
+        ax.set_title(f"H = {int(hidden)} per layer, batch {int(batch)}", fontsize=10)
+        ax.set_xlabel("hidden layers")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14))
+    axes[0].set_ylabel("gradient time per step (s, median)")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def section(inputs: Inputs) -> Section:
-    """ "## Scaling" and its figure, empty without scaling rows. Numbers: ``latest``
-    (``latest_scaling``) and ``slopes`` (``scaling_slopes``)."""
-    latest = latest_scaling(inputs.scaling)
+    """ "## Scaling" and its figures, empty without scaling rows. Numbers: ``latest``
+    (``latest_scaling``, one hidden layer), ``slopes`` (``scaling_slopes``) and ``depth``
+    (``latest_depth``: cells measured at several depths, empty when none was)."""
+    rows = with_depth(inputs.scaling)
+    latest = latest_scaling(rows[rows["hidden_layers"] == 1] if not rows.empty else rows)
     if latest.empty:
         return Section("scaling")
     slopes = scaling_slopes(latest)
     title = ("Gradient time per step vs network size (784-H-10), log-log; "
              "legend: least-squares slope of log time vs log parameter count\n"
              f"{short_machine(latest)}; {scaling_threads_text(latest)}")
-    return Section("scaling", scaling_markdown(latest, slopes, FIGURE),
-                   {FIGURE: draw_scaling(latest, slopes, title)},
-                   {"latest": latest, "slopes": slopes})
+    markdown_text = scaling_markdown(latest, slopes, FIGURE)
+    figures = {FIGURE: draw_scaling(latest, slopes, title)}
+    depth = latest_depth(rows)
+    if not depth.empty:
+        markdown_text += "\n" + depth_markdown(depth, DEPTH_FIGURE)
+        figures[DEPTH_FIGURE] = draw_depth(depth, "Gradient time per step vs depth "
+                                           f"(784-H-...-H-10), log scale\n{short_machine(depth)}")
+    return Section("scaling", markdown_text, figures,
+                   {"latest": latest, "slopes": slopes, "depth": depth})

@@ -106,7 +106,7 @@ distinct samples per batch): ``lr_schedule`` "exp_decay" with its ``lr_decay`` k
 
 LATER_COLUMNS = frozenset(
     {"options", "grad_cos", "grad_rel_err", "fidelity_time_s", "fidelity_every",
-     *NETWORK_COLUMNS, *SCHEDULE_COLUMNS}
+     *NETWORK_COLUMNS, *SCHEDULE_COLUMNS, "hidden_layers"}
 )
 """Columns added after the first results were written: files without them read as null, and a
 null one is left out of the run id."""
@@ -121,6 +121,7 @@ SCALING_SCHEMA = pa.schema(
         pa.field("h", pa.float64()),
         pa.field("dataset", pa.string()),
         pa.field("hidden_size", pa.int64()),
+        pa.field("hidden_layers", pa.int64()),
         pa.field("batch_size", pa.int64()),
         pa.field("param_count", pa.int64()),
         pa.field("dtype", pa.string()),
@@ -137,7 +138,9 @@ SCALING_SCHEMA = pa.schema(
         *ENVIRONMENT_FIELDS,
     ]
 )
-"""One row per (engine, hidden size, batch size). ``sampled_params`` is null where the whole
+"""One row per (engine, hidden size, hidden layers, batch size): the network is 784-H-10 with
+``hidden_layers`` layers of H units (null in files from before depth was an axis: one).
+``sampled_params`` is null where the whole
 gradient was timed; ``blas_threads_env`` is the BLAS thread count in force (null: the
 library's default, usually every core; the numerical engines run with one, as in runs)."""
 

@@ -2,7 +2,8 @@
 
 The seed compared one network at one batch size. Whether numerical differentiation could ever
 replace backprop depends on how each method's cost grows, so this measures the time of one
-gradient step for every hidden size x batch size on a grid, for three engines:
+gradient step for every hidden size x depth x batch size on a grid (784-H-10 with ``--depth``
+hidden layers of H units; one by default), for three engines:
 
 - ``backprop``: ``methods.backprop.gradient``, the reference;
 - ``incremental``: ``numerical.gradient`` on the incremental engine, central differences,
@@ -82,9 +83,15 @@ Entry = tuple[str, tuple[int, ...]]
 # The problem each cell times: pure functions of sizes and seeds.
 
 
-def cell_params(hidden_size: int, seed: int = SEED) -> Params:
-    """The seed's init for 784-H-10, seeded, so every engine times the same weights."""
-    return problem.init_network(hidden_size, np.random.default_rng(seed))
+def cell_params(hidden_size: int, seed: int = SEED, depth: int = 1) -> Params:
+    """The seed's init for 784-H-10 (``depth`` hidden layers of H), seeded, so every engine
+    times the same weights."""
+    return problem.init_network((hidden_size,) * depth, np.random.default_rng(seed))
+
+
+def network_name(hidden_size: int, depth: int) -> str:
+    """ "784-50-10", "784-50-50-10", ..."""
+    return "784-" + "-".join([str(hidden_size)] * depth) + "-10"
 
 
 def sample_entries(params: Params, k: int, rng: np.random.Generator) -> list[Entry]:
@@ -181,10 +188,10 @@ def _numba_threads() -> int | None:
 
 def measure_cell(
     engine: str, hidden_size: int, batch: tuple[np.ndarray, np.ndarray], *,
-    repeats: int | None, naive_sample: int,
+    repeats: int | None, naive_sample: int, depth: int = 1,
 ) -> dict[str, Any]:
-    """Time one engine on one (hidden size, batch): a warm-up call, then the timed calls."""
-    params = cell_params(hidden_size)
+    """Time one engine on one (network, batch): a warm-up call, then the timed calls."""
+    params = cell_params(hidden_size, depth=depth)
     x, t = batch
     n_params = param_count(params)
     entries = sample_entries(params, naive_sample, np.random.default_rng(SEED))
@@ -204,6 +211,7 @@ def measure_cell(
         "h": None if reference else H,
         "dataset": DATASET,
         "hidden_size": hidden_size,
+        "hidden_layers": depth,
         "batch_size": int(x.shape[0]),
         "param_count": n_params,
         "dtype": DTYPE,
@@ -220,8 +228,10 @@ def measure_cell(
 def measure_grid(
     hidden_sizes: Sequence[int], batch_sizes: Sequence[int], *, repeats: int | None,
     naive_sample: int, data: Dataset, progress: Callable[[str], None] = lambda line: None,
+    depths: Sequence[int] = (1,),
 ) -> list[dict[str, Any]]:
-    """Every engine at every (hidden size, batch size), with the environment on each row."""
+    """Every engine at every (hidden size, depth, batch size), with the environment on each
+    row."""
     # Building an incremental estimator compiles numba's kernels (or loads its cache) here,
     # never inside a timed call.
     numerical.make_estimator(numerical.Config(engine=numerical.INCREMENTAL), H, LOG_EPS)
@@ -230,20 +240,21 @@ def measure_grid(
                "blas_threads_env": _blas_threads_env(), "load_avg_1m": os.getloadavg()[0],
                **results.environment()}
     rows = []
-    total = len(hidden_sizes) * len(batch_sizes) * len(ENGINES)
+    total = len(hidden_sizes) * len(depths) * len(batch_sizes) * len(ENGINES)
     for batch_size in batch_sizes:
         batch = problem.fixed_batch(data, batch_size, SEED)
-        for hidden_size in hidden_sizes:
-            for engine in ENGINES:
-                row = {**measure_cell(engine, hidden_size, batch, repeats=repeats,
-                                      naive_sample=naive_sample), **context}
-                if engine != methods.REFERENCE:
-                    row["blas_threads_env"] = "1"  # limited in-process, as in runs
-                rows.append(row)
-                note = " (extrapolated)" if row["extrapolated"] else ""
-                progress(f"[{len(rows)}/{total}] {engine} 784-{hidden_size}-10 batch "
-                         f"{batch_size}: {human_duration(row['seconds_per_step_median'])}"
-                         f"/step{note}")
+        for depth in depths:
+            for hidden_size in hidden_sizes:
+                for engine in ENGINES:
+                    row = {**measure_cell(engine, hidden_size, batch, repeats=repeats,
+                                          naive_sample=naive_sample, depth=depth), **context}
+                    if engine != methods.REFERENCE:
+                        row["blas_threads_env"] = "1"  # limited in-process, as in runs
+                    rows.append(row)
+                    note = " (extrapolated)" if row["extrapolated"] else ""
+                    progress(f"[{len(rows)}/{total}] {engine} {network_name(hidden_size, depth)}"
+                             f" batch {batch_size}: "
+                             f"{human_duration(row['seconds_per_step_median'])}/step{note}")
     return rows
 
 
@@ -254,13 +265,14 @@ def measure_grid(
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """The compact stdout table: one line per cell and engine."""
     body = [
-        (row["engine"], row["hidden_size"], row["batch_size"], f"{row['param_count']:,}",
+        (row["engine"], network_name(row["hidden_size"], row["hidden_layers"]),
+         row["batch_size"], f"{row['param_count']:,}",
          human_duration(row["seconds_per_step_median"]),
          human_duration(row["seconds_per_step_min"]), row["repeats"],
          f"extrapolated from {row['sampled_params']} entries" if row["extrapolated"] else "")
         for row in rows
     ]
-    headers = ["engine", "hidden", "batch", "params", "median/step", "min/step", "repeats",
+    headers = ["engine", "network", "batch", "params", "median/step", "min/step", "repeats",
                "note"]
     return tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True,
                     colalign=("left", "right", "right", "right", "right", "right", "right",
@@ -283,6 +295,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, arg
                         metavar="H", help="hidden sizes (default: %(default)s)")
     parser.add_argument("--batch", type=int_at_least(1), nargs="+", default=list(DEFAULT_BATCH),
                         metavar="B", help="batch sizes (default: %(default)s)")
+    parser.add_argument("--depth", type=int_at_least(1), nargs="+", default=[1], metavar="D",
+                        help="numbers of hidden layers, each of H units (default: %(default)s)")
     parser.add_argument("--repeats", type=int_at_least(1), default=None, metavar="N",
                         help=f"timed calls per cell after one warm-up (default: "
                              f"{DEFAULT_REPEATS}, or {SLOW_REPEATS} for cells slower than "
@@ -313,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _unique(args.hidden), _unique(args.batch), repeats=args.repeats,
             naive_sample=args.naive_sample, data=data,
             progress=lambda line: print(line, file=sys.stderr, flush=True),
+            depths=_unique(args.depth),
         )
         path = results.write_measurements(args.out, rows, results.SCALING_SCHEMA)
     except MlpbenchError as ex:

@@ -133,3 +133,28 @@ def test_bad_scaling_file_is_left_out_not_fatal(scaling_results: Path, tmp_path:
 def test_loglog_slope_needs_two_sizes() -> None:
     assert math.isnan(loglog_slope([100.0, 100.0], [1.0, 2.0]))
     assert loglog_slope([10.0, 100.0, 1000.0], [1.0, 100.0, 10_000.0]) == pytest.approx(2)
+
+
+def test_depth_cells_get_their_own_table_and_figure(scaling_results: Path, tmp_path: Path,
+                                                    subset) -> None:
+    """The study measured for real at three depths (tiny sizes): a "### Depth" subsection with
+    times, ratios to backprop and slopes, and its figure; the width section is unchanged."""
+    from mlpbench.studies import scaling as study
+
+    target = tmp_path / "results"
+    shutil.copytree(scaling_results, target)
+    rows = study.measure_grid([4], [10], repeats=1, naive_sample=20, data=subset,
+                              depths=[1, 2, 3])
+    assert [row["hidden_layers"] for row in rows] == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    results.write_measurements(target / "scaling", rows, results.SCALING_SCHEMA)
+    outputs = render(target, tmp_path / "report")
+    depth = outputs.numbers["scaling"]["depth"]
+    assert len(depth) == 9 and sorted(set(depth["hidden_layers"])) == [1, 2, 3]
+    text = outputs.report_md.read_text()
+    assert "### Depth" in text and "![per-step gradient time vs depth](scaling_depth.png)" in text
+    table = text.split("### Depth")[1]
+    incremental = next(line for line in table.splitlines() if "| incremental " in line)
+    assert incremental.startswith("| H = 4 ") and incremental.count("x) |") == 3
+    assert is_png(outputs.figures["scaling_depth.png"])
+    width = outputs.numbers["scaling"]["latest"]
+    assert set(width["hidden_layers"]) == {1}
