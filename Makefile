@@ -57,8 +57,10 @@ bench: $(STAMP)  ## speed targets on the seed's problem and deeper networks; sav
 bench-check: $(STAMP)  ## CI timing regression check: same-session ratios, reduced problem
 	$(BIN)/python -m pytest benchmarks/test_check.py
 
-bench-scaling: $(STAMP)  ## per-step gradient time across hidden and batch sizes -> results/scaling
+bench-scaling: $(STAMP)  ## per-step gradient time across hidden sizes, depths and batch sizes -> $(RESULTS)/scaling
 	$(BIN)/python -m mlpbench.scaling --out $(RESULTS)/scaling
+	$(BIN)/python -m mlpbench.scaling --out $(RESULTS)/scaling --hidden 50 --depth 1 2 3 4 \
+		--batch 10 100
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .

@@ -298,21 +298,28 @@ def draw_depth(latest: pd.DataFrame, title: str) -> Figure:
 
 def section(inputs: Inputs) -> Section:
     """ "## Scaling" and its figures, empty without scaling rows. Numbers: ``latest``
-    (``latest_scaling``, one hidden layer), ``slopes`` (``scaling_slopes``) and ``depth``
-    (``latest_depth``: cells measured at several depths, empty when none was)."""
+    (``latest_scaling`` of the width measurements), ``slopes`` (``scaling_slopes``) and
+    ``depth`` (``latest_depth`` of the measurements with a depth axis, empty when there is
+    none). An invocation with ``--depth`` above 1 is a depth study: its one-layer cells are
+    the depth table's baseline and stay out of the width table, so the width table holds one
+    session's times."""
     rows = with_depth(inputs.scaling)
-    latest = latest_scaling(rows[rows["hidden_layers"] == 1] if not rows.empty else rows)
-    if latest.empty:
+    in_depth_study = (rows.groupby("measurement_id")["hidden_layers"].transform("max") > 1
+                      if not rows.empty else pd.Series(dtype=bool))
+    latest = latest_scaling(rows[~in_depth_study] if not rows.empty else rows)
+    depth = latest_depth(rows[in_depth_study]) if not rows.empty else rows
+    if latest.empty and depth.empty:
         return Section("scaling")
-    slopes = scaling_slopes(latest)
-    title = ("Gradient time per step vs network size (784-H-10), log-log; "
-             "legend: least-squares slope of log time vs log parameter count\n"
-             f"{short_machine(latest)}; {scaling_threads_text(latest)}")
-    markdown_text = scaling_markdown(latest, slopes, FIGURE)
-    figures = {FIGURE: draw_scaling(latest, slopes, title)}
-    depth = latest_depth(rows)
+    slopes = scaling_slopes(latest) if not latest.empty else pd.DataFrame()
+    markdown_text, figures = "## Scaling\n\n", {}
+    if not latest.empty:
+        title = ("Gradient time per step vs network size (784-H-10), log-log; "
+                 "legend: least-squares slope of log time vs log parameter count\n"
+                 f"{short_machine(latest)}; {scaling_threads_text(latest)}")
+        markdown_text = scaling_markdown(latest, slopes, FIGURE)
+        figures[FIGURE] = draw_scaling(latest, slopes, title)
     if not depth.empty:
-        markdown_text += "\n" + depth_markdown(depth, DEPTH_FIGURE)
+        markdown_text += ("\n" if not latest.empty else "") + depth_markdown(depth, DEPTH_FIGURE)
         figures[DEPTH_FIGURE] = draw_depth(depth, "Gradient time per step vs depth "
                                            f"(784-H-...-H-10), log scale\n{short_machine(depth)}")
     return Section("scaling", markdown_text, figures,
