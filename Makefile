@@ -32,7 +32,7 @@ gradcheck: $(STAMP)  ## gradient error against h per scheme and dtype -> $(RESUL
 
 REFERENCE ?= results/reference
 
-reference: $(STAMP)  ## the reference results: seed_table (+ scaling), h_scan (+ gradcheck), estimators
+reference: $(STAMP)  ## the reference results: seed_table (+ scaling, depth), h_scan (+ gradcheck), estimators, dlfs
 	$(MAKE) sweep SWEEP=seed_table RESULTS=$(REFERENCE)/seed_table
 	$(MAKE) bench-scaling RESULTS=$(REFERENCE)/seed_table
 	$(MAKE) report RESULTS=$(REFERENCE)/seed_table
@@ -40,6 +40,7 @@ reference: $(STAMP)  ## the reference results: seed_table (+ scaling), h_scan (+
 	$(MAKE) gradcheck RESULTS=$(REFERENCE)/h_scan
 	$(MAKE) report RESULTS=$(REFERENCE)/h_scan
 	$(MAKE) sweep SWEEP=estimators RESULTS=$(REFERENCE)/estimators
+	$(MAKE) sweep SWEEP=dlfs RESULTS=$(REFERENCE)/dlfs
 
 report: $(STAMP)  ## render $(RESULTS)/report from the parquet in $(RESULTS)
 	$(BIN)/python -m mlpbench.report --results-dir $(RESULTS)
