@@ -11,6 +11,7 @@ status failed and then raised.
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
@@ -25,7 +27,7 @@ from mlpbench import methods, problem, results
 from mlpbench.config import RunSettings
 from mlpbench.data import Dataset, load_dataset
 from mlpbench.errors import ConfigError
-from mlpbench.model import param_count
+from mlpbench.model import Params, loss, param_count
 from mlpbench.train import EpochRecord, Streams, streams, train
 
 
@@ -181,8 +183,10 @@ def train_and_write(
         progress.update(record)
 
     failure: Exception | None = None
+    forward_time = None
     try:
         with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+            forward_time = forward_seconds(params, data, settings)
             status = train(
                 params, estimator, data,
                 epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
@@ -201,6 +205,7 @@ def train_and_write(
         **ids,
         "param_count": param_count(params),
         "fidelity_every": settings.fidelity_every,
+        "forward_time_s": forward_time,
         "started_at": started_at,
         "status": status,
         "error": None if failure is None else f"{type(failure).__name__}: {failure}",
@@ -211,6 +216,25 @@ def train_and_write(
     if failure is not None:
         raise failure
     return run
+
+
+FORWARD_REPEATS = 5
+
+
+def forward_seconds(params: Params, data: Dataset, settings: RunSettings) -> float:
+    """Median time of one evaluation of the training loss on a batch of the run's size, at the
+    initial weights, in this process and under the run's thread limits: the unit of the cost
+    ratios R = time per step / time of one forward pass (Baydin et al. 2022). The batch comes
+    from a generator of its own, so the run's random streams are untouched."""
+    idx = np.random.default_rng(0).choice(data.n_train, settings.batch_size, replace=False)
+    x = problem.inputs(data.x_train[idx], settings.dtype)
+    t = problem.targets(data.y_train[idx], settings.dtype)
+    times = []
+    for _ in range(FORWARD_REPEATS):
+        tick = time.perf_counter()
+        loss(params, x, t, settings.log_eps, settings.activation)
+        times.append(time.perf_counter() - tick)
+    return statistics.median(times)
 
 
 def skip_reason(prior: list[dict[str, Any]], settings: RunSettings) -> str | None:

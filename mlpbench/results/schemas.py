@@ -86,6 +86,7 @@ RUNS_SCHEMA = pa.schema(
         pa.field("loss_evals_per_step", pa.float64()),
         pa.field("fidelity_every", pa.int64()),
         pa.field("fidelity_time_s", pa.float64()),
+        pa.field("forward_time_s", pa.float64()),
         pa.field("status", pa.string()),
         pa.field("error", pa.string()),
         pa.field("started_at", pa.timestamp("us", tz="UTC")),
@@ -106,7 +107,7 @@ distinct samples per batch): ``lr_schedule`` "exp_decay" with its ``lr_decay`` k
 
 LATER_COLUMNS = frozenset(
     {"options", "grad_cos", "grad_rel_err", "fidelity_time_s", "fidelity_every",
-     *NETWORK_COLUMNS, *SCHEDULE_COLUMNS, "hidden_layers"}
+     *NETWORK_COLUMNS, *SCHEDULE_COLUMNS, "hidden_layers", "forward_time_s"}
 )
 """Columns added after the first results were written: files without them read as null, and a
 null one is left out of the run id."""

@@ -1,0 +1,177 @@
+"""Published experiments beside ours ("## Published experiments"): the figures a publication
+printed for a protocol, next to what our runs of the same protocol measured.
+
+A publication's runs are recognised by their configuration (``Publication.matches``); the
+section appears only when the results hold such runs. Its figures are copied, never measured,
+and each is labelled with the data, hardware and run count it came from; ours are labelled the
+same way, so a difference can be read for what it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from mlpbench.report.describe import datasets_text, machines_text
+from mlpbench.report.format import format_value, is_missing, markdown, plural
+from mlpbench.report.section import Inputs, Section
+
+FIGURES: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Publication:
+    """One published experiment: how to recognise its runs, its figures, what they came from."""
+
+    key: str
+    title: str
+    protocol: str
+    source: str  # data, hardware and run count of the published figures
+    figures: pd.DataFrame  # columns: Quantity, Published
+    matches: Callable[[pd.Series], bool]
+    ours: Callable[[pd.DataFrame], dict[str, str]]  # Quantity -> our figure, from our runs
+
+
+def _value(row: pd.Series, key: str) -> object:
+    value = row.get(key)
+    return None if is_missing(value) else value
+
+
+def _is_baydin(row: pd.Series) -> bool:
+    return (_value(row, "hidden_sizes") == "1024-1024" and _value(row, "activation") == "relu"
+            and int(row["batch_size"]) == 64 and _value(row, "lr_decay") is not None)
+
+
+def _is_dlfs(row: pd.Series) -> bool:
+    return (_value(row, "init") == "normal" and _value(row, "sampling") == "with_replacement"
+            and int(row["hidden_size"]) == 50 and _value(row, "hidden_sizes") is None
+            and int(row["epochs"]) * int(row["steps_per_epoch"]) == 10_000)
+
+
+def _mean(runs: pd.DataFrame, method: str, column: str) -> float | None:
+    values = runs.loc[runs["method"] == method, column].dropna()
+    return float(values.mean()) if len(values) else None
+
+
+def _ratio_text(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _baydin_ours(runs: pd.DataFrame) -> dict[str, str]:
+    """R (time per step / one forward pass) per method, their ratio, total time and accuracy."""
+    per_step = {m: _mean(runs, m, "grad_time_per_step_s") for m in ("forward_gradient",
+                                                                     "backprop")}
+    forward = {m: _mean(runs, m, "forward_time_s") for m in per_step}
+    r = {m: per_step[m] / forward[m] if per_step[m] and forward[m] else None for m in per_step}
+    elapsed = {m: _mean(runs, m, "elapsed_s") for m in per_step}
+    acc = {m: _mean(runs, m, "final_test_acc") for m in per_step}
+    both = r["forward_gradient"] is not None and r["backprop"] is not None
+    return {
+        "R_f (forward gradient)": _ratio_text(r["forward_gradient"]),
+        "R_b (backprop)": _ratio_text(r["backprop"]),
+        "R_f / R_b": _ratio_text(r["forward_gradient"] / r["backprop"] if both else None),
+        "T_f / T_b (total time)": _ratio_text(
+            elapsed["forward_gradient"] / elapsed["backprop"]
+            if elapsed["forward_gradient"] and elapsed["backprop"] else None),
+        "test accuracy, forward gradient": _ratio_text(acc["forward_gradient"]),
+        "test accuracy, backprop": _ratio_text(acc["backprop"]),
+    }
+
+
+def _dlfs_ours(runs: pd.DataFrame) -> dict[str, str]:
+    return {
+        "final test accuracy, backprop": _ratio_text(_mean(runs, "backprop", "final_test_acc")),
+        "final test accuracy, numerical": _ratio_text(_mean(runs, "numerical",
+                                                            "final_test_acc")),
+        "training time, numerical": _seconds(_mean(runs, "numerical", "elapsed_s")),
+    }
+
+
+def _seconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f} s"
+
+
+PUBLICATIONS: tuple[Publication, ...] = (
+    Publication(
+        key="baydin2022",
+        title="Baydin et al. 2022, \"Gradients without Backpropagation\" (arXiv 2202.08587), "
+              "MNIST MLP",
+        protocol="784-1024-1024-10 ReLU, batch 64, SGD at lr 2e-4 decaying as "
+                 "lr·exp(-1e-4·t), forward gradient with one direction against backprop; R is "
+                 "the time of a step divided by the time of one forward pass",
+        source="full MNIST (60,000 train / 10,000 validation), 20,000 iterations, 5 runs, on "
+               "the paper's own hardware and PyTorch implementation (their Figure 4, lr 2e-4)",
+        figures=pd.DataFrame(
+            [("R_f (forward gradient)", "2.607"), ("R_b (backprop)", "4.359"),
+             ("R_f / R_b", "0.598"), ("T_f / T_b (total time)", "0.229"),
+             ("test accuracy, forward gradient", "about 0.86 (validation)"),
+             ("test accuracy, backprop", "about 0.83 (validation)")],
+            columns=["Quantity", "Published"]),
+        matches=_is_baydin,
+        ours=_baydin_ours,
+    ),
+    Publication(
+        key="dlfs",
+        title="Saito 2016, \"Deep Learning from Scratch\", ch. 4 (train_neuralnet.py)",
+        protocol="784-50-10 sigmoid, weights N(0, 0.01²), 100 digits drawn with replacement "
+                 "per step, SGD at lr 0.1, 10,000 iterations",
+        source="the book trains with backprop only: its numerical-gradient version of the same "
+               "training (two_layer_net.numerical_gradient) is left unrun as too slow, and its "
+               "repository prints train and test accuracy once per epoch when run, without "
+               "published final figures; none are copied here",
+        figures=pd.DataFrame(
+            [("final test accuracy, backprop", "not published"),
+             ("final test accuracy, numerical", "not run"),
+             ("training time, numerical", "not run (too slow)")],
+            columns=["Quantity", "Published"]),
+        matches=_is_dlfs,
+        ours=_dlfs_ours,
+    ),
+)
+
+
+def publication_rows(pub: Publication, runs: pd.DataFrame) -> pd.DataFrame:
+    """The publication's quantities with its figures and ours side by side."""
+    ours = pub.ours(runs)
+    table = pub.figures.copy()
+    table["Ours"] = [ours.get(q, "n/a") for q in table["Quantity"]]
+    return table
+
+
+def section(inputs: Inputs) -> Section:
+    """One subsection per publication whose protocol our ok runs follow; empty otherwise.
+    Numbers: one table per publication key."""
+    runs = inputs.ok_runs
+    parts, numbers = [], {}
+    for pub in PUBLICATIONS:
+        mine = runs[[pub.matches(row) for _, row in runs.iterrows()]] if not runs.empty else runs
+        if mine.empty:
+            continue
+        table = publication_rows(pub, mine)
+        numbers[pub.key] = table
+        seeds = sorted({int(s) for s in mine["seed"]})
+        per_method = ", ".join(f"{m} {plural(int(n), 'run')}"
+                               for m, n in mine["method"].value_counts(sort=False).items())
+        parts += [
+            f"### {pub.title}",
+            "",
+            f"Protocol: {pub.protocol}.",
+            "",
+            f"Published: {pub.source}. Ours: {datasets_text(mine)}, "
+            f"{int(mine['epochs'].iloc[0]) * int(mine['steps_per_epoch'].iloc[0]):,} steps, "
+            f"{per_method} (seeds {', '.join(map(str, seeds))}), mean over seeds; "
+            f"{machines_text(mine)}; lr {format_value(mine['lr'].iloc[0])}.",
+            "",
+            markdown(table),
+            "",
+        ]
+    if not parts:
+        return Section("published")
+    text = "\n".join(["## Published experiments", "",
+                      "Figures printed by the publications whose protocols these runs follow, "
+                      "copied as printed, beside ours. Data, hardware and run counts differ "
+                      "as stated, so only like quantities (ratios measured within one "
+                      "process) are comparable.", "", *parts])
+    return Section("published", text, numbers=numbers)

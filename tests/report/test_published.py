@@ -1,0 +1,40 @@
+"""Published experiments beside ours: recognised by protocol, quantities computed from our runs."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mlpbench.report.published import PUBLICATIONS, publication_rows
+
+BAYDIN, DLFS = PUBLICATIONS
+
+
+def baydin_run(method: str, per_step: float, forward: float, elapsed: float, acc: float) -> dict:
+    return {"method": method, "hidden_size": 1024, "hidden_sizes": "1024-1024",
+            "activation": "relu", "init": "he", "init_std": None, "batch_size": 64, "lr": 2e-4,
+            "lr_decay": 1e-4, "sampling": None, "epochs": 20, "steps_per_epoch": 100,
+            "grad_time_per_step_s": per_step, "forward_time_s": forward, "elapsed_s": elapsed,
+            "final_test_acc": acc, "seed": 0}
+
+
+def test_baydin_ratios_are_step_time_over_forward_time_measured_in_the_same_run() -> None:
+    runs = pd.DataFrame([baydin_run("forward_gradient", 0.075, 0.0075, 200.0, 0.5),
+                         baydin_run("backprop", 0.025, 0.00625, 80.0, 0.6)])
+    assert all(BAYDIN.matches(row) for _, row in runs.iterrows())
+    assert not any(DLFS.matches(row) for _, row in runs.iterrows())
+    table = publication_rows(BAYDIN, runs).set_index("Quantity")
+    assert table.loc["R_f (forward gradient)", "Ours"] == "10.000"
+    assert table.loc["R_b (backprop)", "Ours"] == "4.000"
+    assert table.loc["R_f / R_b", "Ours"] == "2.500"
+    assert table.loc["R_f / R_b", "Published"] == "0.598"
+    assert table.loc["T_f / T_b (total time)", "Ours"] == "2.500"
+
+
+def test_runs_without_a_forward_time_say_n_a_and_other_protocols_do_not_match() -> None:
+    runs = pd.DataFrame([baydin_run("forward_gradient", 0.075, None, 200.0, 0.5),
+                         baydin_run("backprop", 0.025, None, 80.0, 0.6)])
+    table = publication_rows(BAYDIN, runs).set_index("Quantity")
+    assert table.loc["R_f / R_b", "Ours"] == "n/a"
+    seed_protocol = {**baydin_run("backprop", 1, 1, 1, 1), "hidden_sizes": None,
+                     "activation": None, "batch_size": 100, "lr_decay": None}
+    assert not BAYDIN.matches(pd.Series(seed_protocol))
