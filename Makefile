@@ -32,7 +32,7 @@ gradcheck: $(STAMP)  ## gradient error against h per scheme and dtype -> $(RESUL
 
 REFERENCE ?= results/reference
 
-reference: $(STAMP)  ## the reference results: seed_table (+ scaling, depth), h_scan (+ gradcheck), estimators, dlfs
+reference: $(STAMP)  ## the reference results: seed_table (+ scaling, depth), h_scan (+ gradcheck), estimators, dlfs, baydin2022
 	$(MAKE) sweep SWEEP=seed_table RESULTS=$(REFERENCE)/seed_table
 	$(MAKE) bench-scaling RESULTS=$(REFERENCE)/seed_table
 	$(MAKE) report RESULTS=$(REFERENCE)/seed_table
@@ -41,6 +41,7 @@ reference: $(STAMP)  ## the reference results: seed_table (+ scaling, depth), h_
 	$(MAKE) report RESULTS=$(REFERENCE)/h_scan
 	$(MAKE) sweep SWEEP=estimators RESULTS=$(REFERENCE)/estimators
 	$(MAKE) sweep SWEEP=dlfs RESULTS=$(REFERENCE)/dlfs
+	$(MAKE) sweep SWEEP=baydin2022 RESULTS=$(REFERENCE)/baydin2022
 
 report: $(STAMP)  ## render $(RESULTS)/report from the parquet in $(RESULTS)
 	$(BIN)/python -m mlpbench.report --results-dir $(RESULTS)

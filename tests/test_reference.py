@@ -16,7 +16,7 @@ from mlpbench import report, results
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "results" / "reference"
-EXPECTED = {"seed_table", "h_scan", "estimators", "dlfs"}
+EXPECTED = {"seed_table", "h_scan", "estimators", "dlfs", "baydin2022"}
 FOLDERS = sorted(p for p in REFERENCE.glob("*") if (p / "runs").is_dir())
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
