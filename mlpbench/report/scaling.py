@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -195,10 +196,20 @@ def draw_scaling(latest: pd.DataFrame, slopes: pd.DataFrame, title: str) -> Figu
                                              zip(ticks["param_count"], ticks["hidden_size"],
                                                  strict=True)], fontsize=7)
         ax.minorticks_off()
-        ax.set_title(f"batch {int(batch)}", fontsize=10)
-        ax.set_xlabel("parameter count (hidden size H)")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+        _label_panel(ax, f"batch {int(batch)}", "parameter count (hidden size H)", -0.16)
+    return _finish(fig, axes, title)
+
+
+def _label_panel(ax: Any, title: str, xlabel: str, legend_y: float) -> None:
+    """Title, x label, grid and a legend below one panel of a scaling figure."""
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, legend_y))
+
+
+def _finish(fig: Figure, axes: np.ndarray, title: str) -> Figure:
+    """The shared y label and the figure title."""
     axes[0].set_ylabel("gradient time per step (s, median)")
     fig.suptitle(title, fontsize=10)
     return fig
@@ -287,13 +298,9 @@ def draw_depth(latest: pd.DataFrame, title: str) -> Figure:
                     marker=marker, ls=style, lw=1.6, label=engine_label(engine, cell))
         ax.set_yscale("log")
         ax.set_xticks(sorted(cell["hidden_layers"].unique()))
-        ax.set_title(f"H = {int(hidden)} per layer, batch {int(batch)}", fontsize=10)
-        ax.set_xlabel("hidden layers")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14))
-    axes[0].set_ylabel("gradient time per step (s, median)")
-    fig.suptitle(title, fontsize=10)
-    return fig
+        _label_panel(ax, f"H = {int(hidden)} per layer, batch {int(batch)}", "hidden layers",
+                     -0.14)
+    return _finish(fig, axes, title)
 
 
 def section(inputs: Inputs) -> Section:
