@@ -63,3 +63,20 @@ def test_training_curves_of_the_two_engines_agree(name, subset):
         return losses
 
     assert np.max(np.abs(np.array(curve("incremental")) - curve("naive"))) <= 1e-9
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+def test_every_scheme_on_two_and_three_layers_approaches_backprop(activation, real_batch):
+    """Each finite-difference scheme's known error against the exact gradient: forward and
+    backward O(h), central O(h^2), Richardson O(h^4), the complex step rounding only."""
+    x, t = real_batch[0][:10], real_batch[1][:10]
+    bounds = {"forward": 1e-3, "backward": 1e-3, "central": 1e-6, "richardson": 1e-8,
+              "complex_step": 1e-12}
+    for widths in ((8, 6), (6, 5, 4)):
+        params = problem.init_network(widths, np.random.default_rng(2))
+        exact = backprop.gradient(params, x, t, 1e-7, activation)
+        for scheme, bound in bounds.items():
+            h = 1e-20 if scheme == "complex_step" else 1e-4
+            grads = numerical.gradient(params, x, t, h=h, scheme=scheme, log_eps=1e-7,
+                                       engine="incremental", activation=activation).grads
+            assert worst_difference(grads, exact) <= bound, (widths, scheme)
