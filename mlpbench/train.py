@@ -115,7 +115,6 @@ def train(
     grad_time = 0.0
     fidelity_time = 0.0
     evals = 0
-    step_index = 0
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(1, epochs + 1):
@@ -132,8 +131,8 @@ def train(
                     reference = backprop_reference(params, x, t, log_eps, activation)
                     measured = fidelity(result.grads, reference)
                     fidelity_time += time.perf_counter() - tick
-                rate = lr * math.exp(-lr_decay * step_index) if lr_decay else lr
-                step_index += 1
+                taken = (epoch - 1) * steps_per_epoch + step  # steps before this one
+                rate = lr * math.exp(-lr_decay * taken) if lr_decay else lr
                 for key, grad in result.grads.items():
                     params[key] -= rate * grad
             batch_loss = loss(params, x, t, log_eps, activation)

@@ -74,6 +74,7 @@ class _State:
             if layer < self.layers:
                 z = activate(a, self.activation)
                 self.out.append(z)
+        self.logit_max = np.max(self.pre[-1], axis=1)  # each sample's softmax shift
 
 
 class _Rows:
@@ -88,18 +89,18 @@ class _Rows:
         self.after = state.pre[layer + 1][rows] if layer < state.layers else None
         self.t, self.base = t[rows], base[rows]
         self.target = np.argmax(self.t, axis=1)
-        self.shift = np.max(state.pre[-1], axis=1)[rows]
+        self.shift = state.logit_max[rows]
 
-    def logits_after(self, unit: int, move: np.ndarray, rows: slice) -> np.ndarray:
-        """The logits of ``rows`` of this set with pre-activation ``unit`` moved by ``move``
-        (one move per row), the rest of the network recomputed for those rows."""
+    def logits_after(self, unit: int, move: np.ndarray) -> np.ndarray:
+        """The logits of these rows with pre-activation ``unit`` moved by ``move`` (one move
+        per row), the rest of the network recomputed for them."""
         state, p = self.state, self.state.params
         if self.after is None:  # the move is on a logit
-            logits = self.pre[rows].astype(move.dtype)
+            logits = self.pre.astype(move.dtype)
             logits[:, unit] += move
             return logits
-        dz = activate(self.pre[rows, unit] + move, state.activation) - self.out[rows, unit]
-        nxt = self.after[rows] + dz[:, None] * p[f"W{self.layer + 1}"][unit]
+        dz = activate(self.pre[:, unit] + move, state.activation) - self.out[:, unit]
+        nxt = self.after + dz[:, None] * p[f"W{self.layer + 1}"][unit]
         for deeper in range(self.layer + 1, state.layers):
             nxt = _activate_in_place(nxt, state.activation) @ p[f"W{deeper + 1}"]
             nxt += p[f"b{deeper + 1}"]
@@ -151,11 +152,10 @@ def deep_incremental_gradient(
 
     def summed_change(rows: _Rows, unit: int, scale: np.ndarray) -> np.ndarray:
         """Per row: the loss change along the scheme, already divided by its step."""
-        every = slice(None)
         moves = [(scale * step).astype(complex_type if complex_step else dtype) for step in steps]
         losses = [
-            _target_loss(rows.logits_after(unit, move, every), rows.target, rows.shift, log_eps)
-            if one_hot else _per_sample_loss(rows.logits_after(unit, move, every), rows.t, log_eps)
+            _target_loss(rows.logits_after(unit, move), rows.target, rows.shift, log_eps)
+            if one_hot else _per_sample_loss(rows.logits_after(unit, move), rows.t, log_eps)
             for move in moves
         ]
         if complex_step:

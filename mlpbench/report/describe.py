@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlpbench import results
 from mlpbench.report.format import format_value, is_missing, plural
 
 
@@ -43,8 +44,8 @@ def _by_protocol(runs: pd.DataFrame, keys: Sequence[str]) -> dict[tuple[Any, ...
     return protocols
 
 
-NETWORK_KEYS: tuple[str, ...] = ("hidden_size", "hidden_sizes", "activation", "init", "init_std")
-"""The columns that describe the network (see ``results.NETWORK_COLUMNS``)."""
+NETWORK_KEYS: tuple[str, ...] = ("hidden_size", *results.NETWORK_COLUMNS)
+"""The columns that describe the network, in ``network_text``'s argument order."""
 
 
 def network_shape(hidden: Any, hidden_sizes: Any) -> str:

@@ -55,7 +55,7 @@ def _mean(runs: pd.DataFrame, method: str, column: str) -> float | None:
     return float(values.mean()) if len(values) else None
 
 
-def _ratio_text(value: float | None, digits: int = 3) -> str:
+def _figure_text(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
@@ -69,21 +69,21 @@ def _baydin_ours(runs: pd.DataFrame) -> dict[str, str]:
     acc = {m: _mean(runs, m, "final_test_acc") for m in per_step}
     both = r["forward_gradient"] is not None and r["backprop"] is not None
     return {
-        "R_f (forward gradient)": _ratio_text(r["forward_gradient"]),
-        "R_b (backprop)": _ratio_text(r["backprop"]),
-        "R_f / R_b": _ratio_text(r["forward_gradient"] / r["backprop"] if both else None),
-        "T_f / T_b (total time)": _ratio_text(
+        "R_f (forward gradient)": _figure_text(r["forward_gradient"]),
+        "R_b (backprop)": _figure_text(r["backprop"]),
+        "R_f / R_b": _figure_text(r["forward_gradient"] / r["backprop"] if both else None),
+        "T_f / T_b (total time)": _figure_text(
             elapsed["forward_gradient"] / elapsed["backprop"]
             if elapsed["forward_gradient"] and elapsed["backprop"] else None),
-        "test accuracy, forward gradient": _ratio_text(acc["forward_gradient"]),
-        "test accuracy, backprop": _ratio_text(acc["backprop"]),
+        "test accuracy, forward gradient": _figure_text(acc["forward_gradient"]),
+        "test accuracy, backprop": _figure_text(acc["backprop"]),
     }
 
 
 def _dlfs_ours(runs: pd.DataFrame) -> dict[str, str]:
     return {
-        "final test accuracy, backprop": _ratio_text(_mean(runs, "backprop", "final_test_acc")),
-        "final test accuracy, numerical": _ratio_text(_mean(runs, "numerical",
+        "final test accuracy, backprop": _figure_text(_mean(runs, "backprop", "final_test_acc")),
+        "final test accuracy, numerical": _figure_text(_mean(runs, "numerical",
                                                             "final_test_acc")),
         "training time, numerical": _seconds(_mean(runs, "numerical", "elapsed_s")),
     }

@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from mlpbench import results
 from mlpbench.report.configs import INIT_KEYS, SPEED_CONTEXT_KEYS, curves_of, sorted_groups
 from mlpbench.report.describe import (
     datasets_text,
@@ -256,9 +257,7 @@ def draw_paired(curves: pd.DataFrame, order: Sequence[str], colors: dict[str, st
 # The two sections.
 
 
-POST_NETWORK_COLUMNS: tuple[str, ...] = (
-    "hidden_sizes", "activation", "init", "init_std", "lr_schedule", "lr_decay", "sampling",
-)
+POST_NETWORK_COLUMNS: tuple[str, ...] = (*results.NETWORK_COLUMNS, *results.SCHEDULE_COLUMNS)
 """Null in every run of the post's kind of network and training (one sigmoid layer, its init,
 a constant rate, distinct samples per batch)."""
 

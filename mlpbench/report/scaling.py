@@ -58,11 +58,21 @@ def latest_scaling(rows: pd.DataFrame) -> pd.DataFrame:
     """
     if rows.empty:
         return rows
+    latest = _latest_of_each(rows, ["engine", "hidden_size", "batch_size"])
+    return _in_engine_order(latest, ["batch_size"], ["engine", "param_count"])
+
+
+def _latest_of_each(rows: pd.DataFrame, cell: list[str]) -> pd.DataFrame:
+    """The newest row of each ``cell`` (measurement time, then id, breaks ties)."""
     order = rows.sort_values(["measured_at", "measurement_id"], kind="stable")
-    latest = order.groupby(["engine", "hidden_size", "batch_size"], sort=False).tail(1)
+    return order.groupby(cell, sort=False).tail(1)
+
+
+def _in_engine_order(frame: pd.DataFrame, first: list[str], then: list[str]) -> pd.DataFrame:
+    """Sorted by ``first``, then by engine in ``ENGINE_ORDER`` (others after), then ``then``."""
     rank = {engine: i for i, engine in enumerate(ENGINE_ORDER)}
-    return (latest.assign(_rank=latest["engine"].map(rank).fillna(len(rank)))
-            .sort_values(["batch_size", "_rank", "engine", "param_count"], kind="stable")
+    return (frame.assign(_rank=frame["engine"].map(rank).fillna(len(rank)))
+            .sort_values([*first, "_rank", *then], kind="stable")
             .drop(columns="_rank").reset_index(drop=True))
 
 
@@ -228,15 +238,10 @@ def latest_depth(rows: pd.DataFrame) -> pd.DataFrame:
     two depths or more, in plotting order; empty when no cell was."""
     if rows.empty:
         return rows
-    order = rows.sort_values(["measured_at", "measurement_id"], kind="stable")
-    latest = order.groupby(["engine", "hidden_size", "hidden_layers", "batch_size"],
-                           sort=False).tail(1)
+    latest = _latest_of_each(rows, ["engine", "hidden_size", "hidden_layers", "batch_size"])
     depths = latest.groupby(["hidden_size", "batch_size"])["hidden_layers"].transform("nunique")
-    latest = latest[depths >= 2]
-    rank = {engine: i for i, engine in enumerate(ENGINE_ORDER)}
-    return (latest.assign(_rank=latest["engine"].map(rank).fillna(len(rank)))
-            .sort_values(["hidden_size", "batch_size", "_rank", "hidden_layers"], kind="stable")
-            .drop(columns="_rank").reset_index(drop=True))
+    return _in_engine_order(latest[depths >= 2], ["hidden_size", "batch_size"],
+                            ["hidden_layers"])
 
 
 def depth_table(latest: pd.DataFrame) -> pd.DataFrame:

@@ -14,8 +14,10 @@ from mlpbench.results.schemas import (
     GRADCHECK_SCHEMA,
     GRADCHECK_WEIGHTS,
     LATER_COLUMNS,
+    NETWORK_COLUMNS,
     RUNS_SCHEMA,
     SCALING_SCHEMA,
+    SCHEDULE_COLUMNS,
 )
 from mlpbench.results.store import (
     DEBRIS,
@@ -48,8 +50,10 @@ __all__ = [
     "GRADCHECK_SCHEMA",
     "GRADCHECK_WEIGHTS",
     "LATER_COLUMNS",
+    "NETWORK_COLUMNS",
     "RUNS_SCHEMA",
     "SCALING_SCHEMA",
+    "SCHEDULE_COLUMNS",
     "AttemptScan",
     "Attempts",
     "attempts_of",
