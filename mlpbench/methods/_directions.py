@@ -3,35 +3,171 @@
 A direction is a dict of arrays shaped like the parameters, so one draw moves every parameter
 at once. Directions come from the run's own random stream (``Streams.method``), in a fixed
 order, so a run is reproducible from its seed.
+
+The losses along directions (``losses_along``) are computed the way zeroth-order methods are
+run in practice, without a moved copy of the parameters for every perturbation: the first
+layer, which holds most of an MLP's parameters, is never moved at all (see ``losses_along``).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import numpy as np
 
 from mlpbench.errors import ConfigError
-from mlpbench.model import Params
+from mlpbench.model import Params, activate, cross_entropy, n_layers, softmax
 
 DISTRIBUTIONS = ("rademacher", "gaussian")
+
+
+def rademacher_signs(rng: np.random.Generator, size: int, dtype: np.dtype) -> np.ndarray:
+    """``size`` entries +-1, the same values as ``2 * rng.integers(0, 2, size) - 1``, leaving
+    ``rng`` in the same state, several times faster.
+
+    ``Generator.integers(0, 2)`` draws one 32-bit word per entry (the low half of each 64-bit
+    output of the bit generator, then its high half, an unused half kept for the next call)
+    and returns the word's top bit: Lemire's bounded method with a range of 2, which never
+    rejects. Taking those bits straight from the raw 64-bit outputs skips a function call per
+    entry. Only for PCG64, the generator of every run's streams (``train.streams``); any other
+    generator takes ``integers``. A test checks the equality for odd sizes and leftover halves.
+    """
+    bits = rng.bit_generator
+    if type(bits) is not np.random.PCG64 or sys.byteorder != "little":
+        return (2.0 * rng.integers(0, 2, size=size) - 1.0).astype(dtype)
+    state = bits.state
+    leftover = [state["uinteger"]] if state["has_uint32"] and size else []
+    rest = size - len(leftover)
+    words = bits.random_raw((rest + 1) // 2).view(np.uint32)  # low half, then high half
+    halves = np.concatenate([np.array(leftover, dtype=np.uint32), words[:rest]]) \
+        if leftover else words[:rest]
+    if leftover or rest % 2:
+        state = bits.state
+        state["has_uint32"] = rest % 2
+        state["uinteger"] = int(words[-1]) if rest % 2 else 0
+        bits.state = state
+    signs = (halves >> np.uint32(31)).astype(dtype)
+    signs *= 2
+    signs -= 1
+    return signs
 
 
 def draw(params: Params, rng: np.random.Generator, distribution: str) -> Params:
     """One direction: entries +-1 with equal probability (Rademacher) or N(0, 1) (Gaussian).
 
     Either way E[z z^T] = I, which is what makes (grad . z) z an unbiased gradient estimate.
+    The entries are drawn key by key in layer order; Rademacher signs come as one draw of all
+    of them, split into the keys (the same values: ``integers`` continues where it stopped).
     """
     if distribution == "rademacher":
-        return {key: (2.0 * rng.integers(0, 2, size=value.shape) - 1.0).astype(value.dtype)
-                for key, value in params.items()}
-    return {key: rng.standard_normal(value.shape).astype(value.dtype)
-            for key, value in params.items()}
+        dtype = params["W1"].dtype
+        flat = rademacher_signs(rng, sum(value.size for value in params.values()), dtype)
+        out, start = {}, 0
+        for key, value in params.items():
+            out[key] = flat[start:start + value.size].reshape(value.shape)
+            start += value.size
+        return out
+    return {key: gaussian(rng, value.shape, value.dtype) for key, value in params.items()}
+
+
+NOISES = ("table", "fresh")
+TABLE_MIN = 2**22
+"""Entries of a noise table at least (32 MiB in float64); four times the parameters beyond."""
+
+
+class NoiseTable:
+    """One block of N(0, 1) numbers drawn once from a run's stream; a direction is the slice
+    of the parameters' size at an offset drawn from the same stream.
+
+    This is how evolution strategies are run at scale (Salimans et al. 2017, "a large block of
+    shared Gaussian noise"): a direction costs one integer instead of P Gaussians, which NumPy
+    draws at about 9 ns each, more than one forward pass of 784-50-10 for every direction.
+    Each slice is exactly N(0, I); slices at different offsets overlap but are shifted, so two
+    directions are as good as independent (their correlation is that of independent noise,
+    about 1/sqrt(P)). The table holds max(2^22, 4P) numbers in the parameters' dtype, drawn at
+    the first direction; the directions are views of it, never written.
+    """
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.values: np.ndarray | None = None
+
+    def draw(self, params: Params) -> Params:
+        """The direction at a fresh random offset, as read-only views keyed like ``params``."""
+        total = sum(value.size for value in params.values())
+        dtype = params["W1"].dtype
+        if self.values is None or self.values.dtype != dtype or self.values.size < total:
+            self.values = gaussian(self.rng, (max(TABLE_MIN, 4 * total),), dtype)
+            self.values.flags.writeable = False
+        start = int(self.rng.integers(0, self.values.size - total + 1))
+        out = {}
+        for key, value in params.items():
+            out[key] = self.values[start:start + value.size].reshape(value.shape)
+            start += value.size
+        return out
+
+
+def sampler(
+    noise: str, distribution: str, rng: np.random.Generator
+) -> Callable[[Params], Params]:
+    """``draw(params)``: fresh directions from ``rng`` (``noise=fresh``) or slices of a
+    Gaussian noise table drawn from it (``noise=table``, Gaussian directions only)."""
+    if noise == "table":
+        return NoiseTable(rng).draw
+    return lambda params: draw(params, rng, distribution)
+
+
+def check_noise(key: str, noise: str) -> None:
+    """``noise`` must be one of ``NOISES``."""
+    if noise not in NOISES:
+        raise ConfigError(f"{key}: unknown '{noise}'; allowed: {', '.join(NOISES)}")
+
+
+def gaussian(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """N(0, 1) entries drawn in float64 (so a run's directions do not depend on its dtype),
+    converted only when the parameters are float32."""
+    values = rng.standard_normal(shape)
+    return values if dtype == np.float64 else values.astype(dtype)
 
 
 def moved(params: Params, direction: Params, step: float | complex) -> Params:
     """theta + step * z, as new arrays (complex when ``step`` is)."""
     return {key: value + step * direction[key] for key, value in params.items()}
+
+
+def losses_along(
+    params: Params, directions: list[Params], h: float, x: np.ndarray, t: np.ndarray,
+    log_eps: float, activation: str = "sigmoid",
+) -> np.ndarray:
+    """L(theta + h z_j) and L(theta - h z_j) for each direction z_j: shape (directions, 2).
+
+    The parameters are neither copied nor touched. The first layer's pre-activation is linear
+    in its weights, x (W1 +- h Z1) + b1 +- h z_b1 = (x W1 + b1) +- h (x Z1 + z_b1): its two
+    products are computed once for every perturbation of the step, the directions' products
+    as one (x [Z1_1 ... Z1_n]), so a pair of losses costs two first-layer products rather than
+    four. Later layers use their moved weights W +- h Z, one layer at a time (for 784-50-10,
+    510 numbers). Every loss is still the model's cross-entropy of the moved network's
+    softmax; it differs from evaluating ``model.loss`` at moved copies only by rounding.
+    """
+    last = n_layers(params)
+    base = x @ params["W1"] + params["b1"]
+    width = base.shape[1]
+    if len(directions) == 1:
+        tangents = x @ directions[0]["W1"]
+    else:
+        tangents = x @ np.concatenate([z["W1"] for z in directions], axis=1)
+    losses = np.empty((len(directions), 2))
+    for j, z in enumerate(directions):
+        tangent = tangents[:, j * width:(j + 1) * width] + z["b1"]
+        for column, step in enumerate((h, -h)):
+            out = activate(base + step * tangent, activation)
+            for layer in range(2, last + 1):
+                weights = params[f"W{layer}"] + step * z[f"W{layer}"]
+                pre = out @ weights + (params[f"b{layer}"] + step * z[f"b{layer}"])
+                out = pre if layer == last else activate(pre, activation)
+            losses[j, column] = float(cross_entropy(softmax(out), t, log_eps))
+    return losses
 
 
 def combine(coefficients: list[float], directions: list[Params], scale: float) -> Params:
@@ -53,10 +189,14 @@ def averaged(
     ``slope(z)`` is the (estimated) directional derivative along z; each direction is used and
     dropped, so memory stays at two parameter-sized arrays whatever the count.
     """
+    if count == 1:  # the same numbers as the sum below, 0 + s z_1, divided by 1
+        z = direction()
+        s = float(slope(z))
+        return {key: s * value for key, value in z.items()}
     total = {key: np.zeros_like(value) for key, value in params.items()}
     for _ in range(count):
         z = direction()
-        s = slope(z)
+        s = float(slope(z))
         for key, value in z.items():
             total[key] += s * value
     return {key: value / count for key, value in total.items()}

@@ -7,6 +7,12 @@ the 2n losses in [-0.5, 0.5] (Salimans et al. 2017). Raw losses make this MeZO's
 with n directions; rank shaping makes it invariant to the loss's scale and robust to outliers,
 at the price of a bias and an estimate whose size no longer follows the gradient's, so it
 needs its own learning rate. Two loss evaluations per pair.
+
+Its noise comes from a table drawn once per run, as Salimans et al. ran it (``noise=table``,
+``_directions.NoiseTable``), or fresh for every pair (``noise=fresh``). The population is
+evaluated in one batch without copies of the parameters
+(``_directions.losses_along``): the first layer's product with every pair's noise is one
+matrix product, shared by the pair's two losses.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import numpy as np
 
 from mlpbench.methods import _directions
 from mlpbench.methods.base import Estimator, GradientResult
-from mlpbench.model import Params, loss
+from mlpbench.model import Params
 
 NAME = "es"
 USES_H = True
@@ -30,6 +36,7 @@ class Config:
     name: str = NAME
     population: int = 10
     rank_shaping: bool = False
+    noise: str = "table"
 
 
 def default_h(cfg: Config) -> float:
@@ -53,6 +60,7 @@ def centred_ranks(values: np.ndarray) -> np.ndarray:
 def check(cfg: Config) -> None:
     """Raise ``ConfigError`` naming the first option out of range."""
     _directions.check_count("method.population", cfg.population)
+    _directions.check_noise("method.noise", cfg.noise)
 
 
 def check_network(cfg: Config, hidden_sizes: tuple[int, ...], activation: str) -> None:
@@ -66,14 +74,11 @@ def make_estimator(
     """Check the options and bind them, sigma and the run's random stream."""
     check(cfg)
     stream = rng if rng is not None else np.random.default_rng()
+    direction = _directions.sampler(cfg.noise, "gaussian", stream)
 
     def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
-        noise = [_directions.draw(params, stream, "gaussian") for _ in range(cfg.population)]
-        losses = np.array([
-            [loss(_directions.moved(params, eps, sign * h), x, t, log_eps, activation)
-             for sign in (1, -1)]
-            for eps in noise
-        ])
+        noise = [direction(params) for _ in range(cfg.population)]
+        losses = _directions.losses_along(params, noise, h, x, t, log_eps, activation)
         utility = centred_ranks(losses.ravel()).reshape(losses.shape) if cfg.rank_shaping \
             else losses
         slopes = list(utility[:, 0] - utility[:, 1])

@@ -10,6 +10,14 @@ is variance: one direction's estimate has a cosine of about 1/sqrt(P) with the g
 the expected step is the gradient step, and most of the noise falls in directions where the
 loss barely curves, so from about 10 directions the seed's learning rate still trains; one
 direction needs a smaller one (see ``default_lr``).
+
+The two losses are computed as MeZO computes them, without a copy of the parameters
+(``_directions.losses_along``), and each direction, drawn once, is scaled into the estimate.
+MeZO also regenerates z from a stored seed rather than keeping it, because it updates the
+parameters itself; an estimator here returns its gradient, an array of the parameters' size, so
+keeping z costs no more memory than that array. Directions are drawn afresh (``noise=fresh``:
+Rademacher signs cost under half a forward pass of 784-50-10) or, for Gaussian ones, sliced
+from a noise table drawn once per run (``noise=table``, ``_directions.NoiseTable``).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import numpy as np
 from mlpbench.errors import ConfigError
 from mlpbench.methods import _directions
 from mlpbench.methods.base import Estimator, GradientResult
-from mlpbench.model import Params, loss
+from mlpbench.model import Params
 
 NAME = "spsa"
 USES_H = True
@@ -34,6 +42,7 @@ class Config:
     name: str = NAME
     directions: int = 1
     distribution: str = "rademacher"
+    noise: str = "fresh"
 
 
 def default_h(cfg: Config) -> float:
@@ -54,6 +63,10 @@ def check(cfg: Config) -> None:
             f"method.distribution: unknown '{cfg.distribution}'; allowed: "
             f"{', '.join(_directions.DISTRIBUTIONS)}"
         )
+    _directions.check_noise("method.noise", cfg.noise)
+    if cfg.noise == "table" and cfg.distribution != "gaussian":
+        raise ConfigError("method.noise: 'table' holds Gaussian noise; allowed with "
+                          "method.distribution=gaussian only (rademacher signs are cheap to draw)")
 
 
 def check_network(cfg: Config, hidden_sizes: tuple[int, ...], activation: str) -> None:
@@ -67,16 +80,15 @@ def make_estimator(
     """Check the options and bind them, h and the run's random stream."""
     check(cfg)
     stream = rng if rng is not None else np.random.default_rng()
+    direction = _directions.sampler(cfg.noise, cfg.distribution, stream)
 
     def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
         def slope(z: Params) -> float:
-            plus = loss(_directions.moved(params, z, h), x, t, log_eps, activation)
-            minus = loss(_directions.moved(params, z, -h), x, t, log_eps, activation)
+            (plus, minus), = _directions.losses_along(params, [z], h, x, t, log_eps, activation)
             return (plus - minus) / (2 * h)
 
         grads = _directions.averaged(
-            params, cfg.directions, lambda: _directions.draw(params, stream, cfg.distribution),
-            slope)
+            params, cfg.directions, lambda: direction(params), slope)
         return GradientResult(grads, loss_evals=2 * cfg.directions)
 
     return estimate

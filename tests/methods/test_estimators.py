@@ -78,12 +78,15 @@ def test_forward_gradient_directional_derivative_is_exact(small_params, real_bat
     assert got == pytest.approx(expected, rel=1e-12)
 
 
-def test_es_on_raw_losses_is_gaussian_spsa(small_params, real_batch):
-    """Same stream, same draws: ES without shaping and MeZO with as many directions agree."""
+@pytest.mark.parametrize("noise", ["fresh", "table"])
+def test_es_on_raw_losses_is_gaussian_spsa(small_params, real_batch, noise):
+    """Same stream, same draws: ES without shaping and MeZO with as many directions agree
+    (ES evaluates its population in one batch, MeZO one direction at a time)."""
     x, t = real_batch
-    a = es.make_estimator(es.Config(population=5), 1e-3, 1e-7, np.random.default_rng(4))
-    b = spsa.make_estimator(spsa.Config(directions=5, distribution="gaussian"), 1e-3, 1e-7,
-                            np.random.default_rng(4))
+    a = es.make_estimator(es.Config(population=5, noise=noise), 1e-3, 1e-7,
+                          np.random.default_rng(4))
+    b = spsa.make_estimator(spsa.Config(directions=5, distribution="gaussian", noise=noise),
+                            1e-3, 1e-7, np.random.default_rng(4))
     ga, gb = a(small_params, x, t), b(small_params, x, t)
     assert ga.loss_evals == gb.loss_evals == 10
     for key in PARAM_KEYS:
@@ -147,6 +150,10 @@ def test_method_stream_leaves_init_and_batches_as_before():
         (spsa, spsa.Config(distribution="uniform"), "method.distribution"),
         (forward_gradient, forward_gradient.Config(directions=-1), "method.directions"),
         (es, es.Config(population=0), "method.population"),
+        (forward_gradient, forward_gradient.Config(jvp="reverse"), "method.jvp"),
+        (forward_gradient, forward_gradient.Config(noise="cached"), "method.noise"),
+        (es, es.Config(noise="shared"), "method.noise"),
+        (spsa, spsa.Config(noise="table"), "method.noise"),
     ],
 )
 def test_bad_options_name_the_key(module, cfg, key):
@@ -174,9 +181,11 @@ def test_method_defaults_for_h_and_lr(cfg, h, lr):
 
 def test_options_text_is_stable():
     assert methods.options_text(spsa.Config(directions=4)) == (
-        "directions=4, distribution=rademacher")
+        "directions=4, distribution=rademacher, noise=fresh")
     assert methods.options_text(es.Config(rank_shaping=True)) == (
-        "population=10, rank_shaping=true")
+        "population=10, rank_shaping=true, noise=table")
+    assert methods.options_text(forward_gradient.Config()) == (
+        "directions=1, jvp=dual, noise=table")
     assert methods.options_text(backprop.Config()) is None
 
 

@@ -19,8 +19,8 @@ from .helpers import is_png, table_rows
 
 EST_EPOCHS = 3
 EST_SEEDS = (0, 1)
-SPSA_1 = "spsa (h=1e-03, directions=1, distribution=rademacher)"
-SPSA_10 = "spsa (h=1e-03, directions=10, distribution=rademacher)"
+SPSA_1 = "spsa (h=1e-03, directions=1, distribution=rademacher, noise=fresh)"
+SPSA_10 = "spsa (h=1e-03, directions=10, distribution=rademacher, noise=fresh)"
 
 
 def execute_run(results_dir: Path, method_cfg: Any, seed: int, epochs: int) -> None:
@@ -81,8 +81,8 @@ def test_estimator_rows_at_equal_epochs(
     assert list(estimators["n"]) == [2, 2, 2]
     assert list(estimators["epochs"]) == [EST_EPOCHS] * 3
     curves, runs = results.read_results(estimator_results)
-    for config, options in ((SPSA_1, "directions=1, distribution=rademacher"),
-                            (SPSA_10, "directions=10, distribution=rademacher")):
+    for config, options in ((SPSA_1, "directions=1, distribution=rademacher, noise=fresh"),
+                            (SPSA_10, "directions=10, distribution=rademacher, noise=fresh")):
         mine = runs[runs["options"] == options]
         row = estimators[estimators["config"] == config].iloc[0]
         assert row["loss_mean"] == pytest.approx(mine["final_loss"].mean())
@@ -114,8 +114,8 @@ def test_estimators_section_text(estimator_rendered: ReportOutputs) -> None:
     assert spsa_10[5] == f"{row['loss_mean']:.4f} ± {row['loss_std']:.4f}"
     assert spsa_10[-2:] == [f"{row['cos_mean']:.4f}", f"{row['rel_err_mean']:.2e}"]
     assert f"only configurations run for {EST_EPOCHS} epochs" in section
-    assert "Left out, run for another number of epochs: forward_gradient (directions=1) " \
-           "(2 epochs)." in section
+    assert "Left out, run for another number of epochs: forward_gradient (directions=1, " \
+           "jvp=dual, noise=table) (2 epochs)." in section
     assert "Seeds: 0, 1." in section and results.environment()["cpu_model"] in section
     assert "lr per method (0.03 or 0.1)" in section
     assert "(estimators.png)" in section

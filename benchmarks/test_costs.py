@@ -1,0 +1,101 @@
+"""Every method at its own best cost: step times in units of one forward pass, side by side.
+
+`make bench` runs this file. Everything is timed in this process, BLAS on one thread (as runs
+are), on real digits in float64, and compared as ratios:
+
+- 784-50-10, a batch of 100 (the seed's problem): the forward gradient with one direction
+  (forward mode, directions from the noise table) at most 1.5x backprop and 2.5 forward passes;
+  SPSA with one Rademacher direction at most 2.6 forward passes; ES with 10 pairs at most 24;
+- 784-1024-1024-10 ReLU, a batch of 64 (Baydin et al. 2022's MNIST network): the forward
+  gradient at most 1.2x backprop. Baydin et al. report R_f / R_b = 0.59 there.
+
+The incremental finite-difference engine's target against backprop is in
+``test_seed_problem.py``. Forward gradients with fresh NumPy Gaussians and through the complex
+step are timed too, for the cost table, without a target.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.conftest import MEDIANS, RATIOS, real_batch, record, seed_network
+from mlpbench import problem
+from mlpbench.methods import backprop, es, forward_gradient, spsa
+from mlpbench.model import loss
+
+SEED_PROBLEM = (seed_network(50), *real_batch(100), "sigmoid")
+BAYDIN = (problem.init_network((1024, 1024), np.random.default_rng(0), init="he"),
+          *real_batch(64), "relu")
+PROBLEMS = {"784-50-10": SEED_PROBLEM, "784-1024-1024-10": BAYDIN}
+
+ESTIMATORS = {
+    "forward_gradient": (forward_gradient, forward_gradient.Config()),
+    "forward_gradient fresh noise": (forward_gradient, forward_gradient.Config(noise="fresh")),
+    "forward_gradient complex step": (forward_gradient,
+                                      forward_gradient.Config(jvp="complex_step")),
+    "spsa": (spsa, spsa.Config()),
+    "es 10 pairs": (es, es.Config()),
+}
+ON_BAYDIN = ("forward_gradient", "forward_gradient fresh noise")
+
+TARGETS = {  # (numerator, denominator, at most)
+    "784-50-10": [("forward_gradient", "backprop", 1.5), ("forward_gradient", "forward", 2.5),
+                  ("spsa", "forward", 2.6), ("es 10 pairs", "forward", 24.0)],
+    "784-1024-1024-10": [("forward_gradient", "backprop", 1.2)],
+}
+
+
+def rounds(problem_name: str) -> int:
+    return 200 if problem_name == "784-50-10" else 20
+
+
+@pytest.mark.parametrize("problem_name", PROBLEMS)
+def test_forward_pass(benchmark, problem_name, one_blas_thread):
+    params, x, t, activation = PROBLEMS[problem_name]
+    benchmark.pedantic(loss, args=(params, x, t, 1e-7, activation),
+                       rounds=rounds(problem_name), warmup_rounds=2)
+    record(f"{problem_name} forward", benchmark)
+
+
+@pytest.mark.parametrize("problem_name", PROBLEMS)
+def test_backprop(benchmark, problem_name, one_blas_thread):
+    params, x, t, activation = PROBLEMS[problem_name]
+    benchmark.pedantic(backprop.gradient, args=(params, x, t, 1e-7, activation),
+                       rounds=rounds(problem_name), warmup_rounds=2)
+    record(f"{problem_name} backprop", benchmark)
+
+
+@pytest.mark.parametrize(
+    ("problem_name", "name"),
+    [(p, n) for p in PROBLEMS for n in ESTIMATORS if p == "784-50-10" or n in ON_BAYDIN])
+def test_estimator(benchmark, problem_name, name, one_blas_thread):
+    params, x, t, activation = PROBLEMS[problem_name]
+    module, cfg = ESTIMATORS[name]
+    estimate = module.make_estimator(cfg, module.default_h(cfg), 1e-7,
+                                     np.random.default_rng(0), activation)
+    estimate(params, x, t)  # draws a noise table where the method keeps one
+    benchmark.pedantic(estimate, args=(params, x, t), rounds=rounds(problem_name),
+                       warmup_rounds=2)
+    record(f"{problem_name} {name}", benchmark)
+
+
+@pytest.mark.parametrize("problem_name", PROBLEMS)
+def test_cost_targets(problem_name):
+    """Each method's step in forward passes and against backprop; the targets asserted."""
+    unit = MEDIANS.get(f"{problem_name} forward")
+    if unit is None or f"{problem_name} backprop" not in MEDIANS:
+        pytest.skip("needs the forward pass and backprop measured in this session")
+    ratios = {}
+    for name in ["backprop", *ESTIMATORS]:
+        if f"{problem_name} {name}" in MEDIANS:
+            step = MEDIANS[f"{problem_name} {name}"]
+            ratios[f"{name} / forward"] = step / unit
+            ratios[f"{name} / backprop"] = step / MEDIANS[f"{problem_name} backprop"]
+            print(f"\n[{problem_name}] {name}: {step * 1e3:.3f} ms = "
+                  f"{ratios[f'{name} / forward']:.2f} forward passes = "
+                  f"{ratios[f'{name} / backprop']:.2f}x backprop", end="")
+    RATIOS[f"costs {problem_name}"] = ratios
+    missed = [f"{a} / {b} = {ratios[f'{a} / {b}']:.2f} > {limit}"
+              for a, b, limit in TARGETS[problem_name] if ratios[f"{a} / {b}"] > limit]
+    assert not missed, "; ".join(missed)
