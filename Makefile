@@ -51,8 +51,9 @@ test: $(STAMP)  ## the whole test suite
 
 BASELINE ?=
 
-bench: $(STAMP)  ## speed targets on the seed's problem and deeper networks; saved under results/benchmarks/
+bench: $(STAMP)  ## speed targets: the seed's problem, deeper networks, every method's cost; saved under results/benchmarks/
 	$(BIN)/python -m pytest benchmarks/test_seed_problem.py benchmarks/test_deep_networks.py \
+		benchmarks/test_costs.py \
 		--benchmark-storage=file://results/benchmarks --benchmark-autosave \
 		$(if $(BASELINE),--benchmark-compare=$(BASELINE) --benchmark-compare-fail=median:25%)
 

@@ -11,6 +11,10 @@ A method is a module in ``mlpbench.methods`` that satisfies the ``GradientMethod
   anything runs;
 - ``default_h(cfg)`` and ``default_lr(cfg)``: the step and learning rate used when the user gives
   none (``DEFAULT_H`` and ``DEFAULT_LR``, the seed's, unless the method has a reason);
+- ``forward_passes(cfg, sizes)``: the theoretical cost of one gradient of the network with layer
+  sizes ``sizes`` (784, ..., 10), in forward passes of the same network and batch: the
+  multiply-adds of its matrix products, which dominate every method's work, over a forward
+  pass's (``first_layer_share`` helps), or its count of loss evaluations;
 - ``make_estimator(cfg, h, log_eps, rng) -> Estimator``: checks ``cfg`` and returns the function
   that computes gradients. ``rng`` is the run's own stream for random directions, derived from
   the run's seed apart from the streams of the initial weights and the batches; deterministic
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -86,12 +91,24 @@ class GradientMethod(Protocol):
     def check_network(self, cfg: Any, hidden_sizes: tuple[int, ...], activation: str) -> None:
         """Raise ``ConfigError`` when ``cfg`` cannot compute gradients of this network."""
 
+    def forward_passes(self, cfg: Any, sizes: tuple[int, ...]) -> float:
+        """One gradient's theoretical cost in forward passes (see the module docstring)."""
+
     def make_estimator(
         self, cfg: Any, h: float, log_eps: float, rng: np.random.Generator | None = None,
         activation: str = "sigmoid",
     ) -> Estimator:
         """Check ``cfg`` and return the gradient function bound to it, h, ``rng`` and the
         hidden layers' ``activation`` (the depth is read from the parameters)."""
+
+
+def first_layer_share(sizes: tuple[int, ...]) -> float:
+    """The first layer's share of a forward pass's multiply-adds, n0 n1 / sum_l n_(l-1) n_l:
+    0.987 for 784-50-10, 0.431 for 784-1024-1024-10. Products with the input are the ones a
+    forward-mode or zeroth-order pass can share or skip (the input never moves) and the ones
+    backprop's backward pass skips (no gradient is propagated to the input)."""
+    products = [a * b for a, b in pairwise(sizes)]
+    return products[0] / sum(products)
 
 
 def missing_members(module: object) -> list[str]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlpbench.methods import _directions
-from mlpbench.methods.base import Estimator, GradientResult
+from mlpbench.methods.base import Estimator, GradientResult, first_layer_share
 from mlpbench.model import Params
 
 NAME = "es"
@@ -65,6 +65,14 @@ def check(cfg: Config) -> None:
 
 def check_network(cfg: Config, hidden_sizes: tuple[int, ...], activation: str) -> None:
     """Every network: this method needs nothing but the loss (and backprop its own pass)."""
+
+
+def forward_passes(cfg: Config, sizes: tuple[int, ...]) -> float:
+    """x W1 once for the population, then per pair x Z1 and the rest of the network twice:
+    s + n (2 - s) with s the first layer's share (11.1 for 10 pairs on 784-50-10, against
+    the 2n = 20 of evaluating every loss whole)."""
+    share = first_layer_share(sizes)
+    return share + cfg.population * (2 - share)
 
 
 def make_estimator(

@@ -32,7 +32,7 @@ import numpy as np
 
 from mlpbench.errors import ConfigError
 from mlpbench.methods import _directions
-from mlpbench.methods.base import DEFAULT_H, Estimator, GradientResult
+from mlpbench.methods.base import DEFAULT_H, Estimator, GradientResult, first_layer_share
 from mlpbench.model import Params, activate, back_through, loss_value, n_layers, softmax
 
 NAME = "forward_gradient"
@@ -133,6 +133,18 @@ def check(cfg: Config) -> None:
 
 def check_network(cfg: Config, hidden_sizes: tuple[int, ...], activation: str) -> None:
     """Every network: this method needs nothing but the loss (and backprop its own pass)."""
+
+
+def forward_passes(cfg: Config, sizes: tuple[int, ...]) -> float:
+    """``dual``: the primal pass once, then per direction the first layer's tangent product
+    x V1 and two products for every later layer (z' W and z V), 1 + d (2 - s) with s the
+    first layer's share: backprop's 3 - s for one direction. ``complex_step``: per direction
+    one complex pass, real times complex in the first layer (2 real multiply-adds each) and
+    complex times complex after it (4): d (2 s + 4 (1 - s))."""
+    share = first_layer_share(sizes)
+    if cfg.jvp == "complex_step":
+        return cfg.directions * (2 * share + 4 * (1 - share))
+    return 1 + cfg.directions * (2 - share)
 
 
 def make_estimator(

@@ -27,12 +27,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from itertools import pairwise
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from mlpbench.errors import ConfigError
-from mlpbench.methods.base import DEFAULT_H, DEFAULT_LR, Estimator, GradientResult
+from mlpbench.methods.base import (
+    DEFAULT_H,
+    DEFAULT_LR,
+    Estimator,
+    GradientResult,
+    first_layer_share,
+)
 from mlpbench.model import Params, loss, loss_value, n_layers, param_count, param_keys
 
 NAME = "numerical"
@@ -61,6 +68,18 @@ def default_h(cfg: Config) -> float:
 def default_lr(cfg: Config) -> float:
     """The seed's learning rate, 0.1, for every scheme and engine."""
     return DEFAULT_LR
+
+
+def forward_passes(cfg: Config, sizes: tuple[int, ...]) -> float:
+    """The loss evaluations of the scheme, as the naive loop makes them: P + 1 one-sided, 2P
+    central, 4P Richardson, P complex ones for the complex step (2 real multiply-adds per
+    product in the first layer, 4 after it). The incremental engine computes the same
+    differences without re-running what a move leaves unchanged; how far below this count it
+    gets is what the cost table shows."""
+    p = sum(a * b + b for a, b in pairwise(sizes))
+    share = first_layer_share(sizes)
+    return {"central": 2.0 * p, "forward": p + 1.0, "backward": p + 1.0,
+            "richardson": 4.0 * p, "complex_step": p * (2 * share + 4 * (1 - share))}[cfg.scheme]
 
 
 def loss_with_moved(

@@ -73,6 +73,12 @@ def check_network(cfg: Config, hidden_sizes: tuple[int, ...], activation: str) -
     """Every network: this method needs nothing but the loss (and backprop its own pass)."""
 
 
+def forward_passes(cfg: Config, sizes: tuple[int, ...]) -> float:
+    """Two loss evaluations per direction (``losses_along``: the first layer's products x W1
+    and x Z1, then the rest of the network twice): 2 per direction."""
+    return 2.0 * cfg.directions
+
+
 def make_estimator(
     cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None,
     activation: str = "sigmoid",

@@ -57,7 +57,27 @@ def test_every_estimator_returns_the_parameters_keys_and_a_count(name, small_par
 def test_a_module_missing_members_is_named():
     incomplete = types.SimpleNamespace(NAME="half", USES_H=True, Config=object)
     assert missing_members(incomplete) == [
-        "check", "default_h", "default_lr", "check_network", "make_estimator"]
+        "check", "default_h", "default_lr", "check_network", "forward_passes", "make_estimator"]
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "seed_network", "baydin"),
+    [
+        ("backprop", {}, 2.0126, 2.5688),
+        ("forward_gradient", {}, 2.0126, 2.5688),  # forward mode costs what backprop does
+        ("forward_gradient", {"jvp": "complex_step", "directions": 2}, 4.0504, 6.2750),
+        ("spsa", {"directions": 3}, 6.0, 6.0),
+        ("es", {}, 11.1134, 16.1188),
+        ("numerical", {}, 79_520.0, 3_727_380.0),
+        ("numerical", {"scheme": "forward"}, 39_761.0, 1_863_691.0),
+    ],
+)
+def test_theoretical_cost_in_forward_passes(name, options, seed_network, baydin):
+    """784-50-10 and 784-1024-1024-10: multiply-adds over a forward pass's, or loss counts."""
+    method = methods.get(name)
+    cfg = method.Config(**options)
+    assert method.forward_passes(cfg, (784, 50, 10)) == pytest.approx(seed_network, abs=1e-4)
+    assert method.forward_passes(cfg, (784, 1024, 1024, 10)) == pytest.approx(baydin, abs=1e-4)
 
 
 @pytest.mark.parametrize("name", REGISTERED)
