@@ -14,6 +14,7 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -183,10 +184,14 @@ def train_and_write(
         progress.update(record)
 
     failure: Exception | None = None
-    forward_time = None
+    forward_time = peak_mem = forward_peak_mem = None
     try:
         with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
-            forward_time = forward_seconds(params, data, settings)
+            x, t = measurement_batch(data, settings)
+            forward_time = forward_seconds(params, x, t, settings)
+            forward_peak_mem = forward_peak_bytes(params, x, t, settings)
+            peak_mem = gradient_peak_bytes(method, params, x, t, settings)
+            del x, t
             status = train(
                 params, estimator, data,
                 epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
@@ -206,6 +211,8 @@ def train_and_write(
         "param_count": param_count(params),
         "fidelity_every": settings.fidelity_every,
         "forward_time_s": forward_time,
+        "peak_mem_bytes": peak_mem,
+        "forward_peak_mem_bytes": forward_peak_mem,
         "started_at": started_at,
         "status": status,
         "error": None if failure is None else f"{type(failure).__name__}: {failure}",
@@ -221,20 +228,85 @@ def train_and_write(
 FORWARD_REPEATS = 5
 
 
-def forward_seconds(params: Params, data: Dataset, settings: RunSettings) -> float:
-    """Median time of one evaluation of the training loss on a batch of the run's size, at the
-    initial weights, in this process and under the run's thread limits: the unit of the cost
-    ratios R = time per step / time of one forward pass (Baydin et al. 2022). The batch comes
-    from a generator of its own, so the run's random streams are untouched."""
+def measurement_batch(data: Dataset, settings: RunSettings) -> tuple[np.ndarray, np.ndarray]:
+    """The batch of the run's size on which the forward pass is timed and both peaks are
+    measured, shared so the time and memory figures describe the same work. It comes from a
+    generator of its own, so the run's random streams are untouched."""
     idx = np.random.default_rng(0).choice(data.n_train, settings.batch_size, replace=False)
-    x = problem.inputs(data.x_train[idx], settings.dtype)
-    t = problem.targets(data.y_train[idx], settings.dtype)
+    return (problem.inputs(data.x_train[idx], settings.dtype),
+            problem.targets(data.y_train[idx], settings.dtype))
+
+
+def forward_seconds(params: Params, x: np.ndarray, t: np.ndarray, settings: RunSettings) -> float:
+    """Median time of one evaluation of the training loss on ``measurement_batch``, at the
+    initial weights, in this process and under the run's thread limits: the unit of the cost
+    ratios R = time per step / time of one forward pass (Baydin et al. 2022)."""
     times = []
     for _ in range(FORWARD_REPEATS):
         tick = time.perf_counter()
         loss(params, x, t, settings.log_eps, settings.activation)
         times.append(time.perf_counter() - tick)
     return statistics.median(times)
+
+
+def traced_peak_bytes(compute: Callable[[], object]) -> int:
+    """The peak of tracemalloc's traced memory while ``compute()`` runs, above the traced
+    memory at its start, its result included (it is alive when the peak is read).
+
+    tracemalloc sees what goes through Python's allocators: NumPy reports its array data there,
+    and numba's runtime allocates through ``PyMem_RawMalloc``, so the arrays numba-compiled
+    kernels create (the incremental engine's per-unit scratch, on whichever of numba's threads
+    runs them) are counted too; a parallel kernel's figure therefore grows with the threads
+    running at once. BLAS's internal workspace and memory a C library takes with plain malloc
+    are not seen. When tracemalloc is already tracing (a caller's own measurement) it is left
+    tracing, though its peak is reset; otherwise it is started and stopped around the call,
+    so a run pays tracemalloc's overhead only here, never in training.
+    """
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        baseline, _ = tracemalloc.get_traced_memory()
+        result = compute()
+        _, peak = tracemalloc.get_traced_memory()
+        del result
+    finally:
+        if started:
+            tracemalloc.stop()
+    return max(peak - baseline, 0)
+
+
+def forward_peak_bytes(params: Params, x: np.ndarray, t: np.ndarray,
+                       settings: RunSettings) -> int:
+    """Peak traced memory of one evaluation of the training loss on ``measurement_batch`` at
+    the initial weights: inference memory, the reference for MeZO's claim that zeroth-order
+    training needs only that (Malladi et al. 2023), here made a measured comparison with
+    ``gradient_peak_bytes``. The parameters and the batch exist before the baseline, so
+    neither figure counts them."""
+    return traced_peak_bytes(lambda: loss(params, x, t, settings.log_eps, settings.activation))
+
+
+def gradient_peak_bytes(method: methods.GradientMethod, params: Params, x: np.ndarray,
+                        t: np.ndarray, settings: RunSettings) -> int | None:
+    """Peak traced memory of one gradient computation on ``measurement_batch`` at the initial
+    weights, its returned gradient arrays included (see ``traced_peak_bytes`` for what is seen):
+    a step in steady state, so the estimator computes one gradient untraced first. What that
+    first call sets up once per run (a noise table, compiled kernels) is not a step's memory.
+
+    The estimator is built for this measurement alone, with a generator of its own, so the
+    run's direction stream is untouched; it works on a copy of the parameters, made before the
+    baseline so it is not counted. The seed's own loop (``engine=naive``) is not measured
+    (None): two more of its steps would cost a run seconds to minutes, and what it holds is a
+    forward pass's activations and one copied parameter array.
+    """
+    if getattr(settings.method, "engine", None) == "naive":
+        return None
+    estimator = method.make_estimator(settings.method, settings.h, settings.log_eps,
+                                      np.random.default_rng(0), settings.activation)
+    start = {key: value.copy() for key, value in params.items()}
+    estimator(start, x, t)
+    return traced_peak_bytes(lambda: estimator(start, x, t))
 
 
 def skip_reason(prior: list[dict[str, Any]], settings: RunSettings) -> str | None:

@@ -18,6 +18,8 @@ pipeline (``render``):
    - ``estimators``: "## Estimators", every gradient method at equal epochs, with the cosine
      and relative error of its gradient to backprop's;
    - ``speed``: "## Speed", time per step and for the whole protocol, and the ratios;
+   - ``memory``: "## Memory", the peak memory of one gradient computation per method beside
+     one forward pass (left out for results from before the column);
    - ``post``: "## The post's published figures";
    - ``runs.figures_section``: "## Figures", loss and test accuracy curves, the paired seed;
    - ``scaling``: "## Scaling", time per step against network size (``python -m

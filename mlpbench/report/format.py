@@ -91,6 +91,20 @@ def format_count(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
 
 
+def human_bytes(n: float) -> str:
+    """A memory size in binary units, as a reader compares them: "512 B", "407.8 KiB",
+    "3.10 MiB", "1.25 GiB"; "n/a" when missing."""
+    if is_missing(n) or not math.isfinite(n):
+        return "n/a"
+    if n < 1024:
+        return f"{int(n)} B"
+    if n < 1024**2:
+        return f"{n / 1024:.1f} KiB"
+    if n < 1024**3:
+        return f"{n / 1024**2:.2f} MiB"
+    return f"{n / 1024**3:.2f} GiB"
+
+
 def format_ratio(ratio: float) -> str:
     """A speed ratio as "1,234x", "56.7x" or "1.23x"; "n/a" when there is nothing to divide."""
     if is_missing(ratio) or not math.isfinite(ratio):

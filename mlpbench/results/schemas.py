@@ -1,7 +1,10 @@
 """Every on-disk format of mlpbench: the pyarrow schema of each parquet table it writes.
 
 - ``CURVES_SCHEMA``: one row per epoch of a run (``results_dir/curves``);
-- ``RUNS_SCHEMA``: one row per run attempt (``results_dir/runs``), its commit record;
+- ``RUNS_SCHEMA``: one row per run attempt (``results_dir/runs``), its commit record, with the
+  costs measured in the run's own process before training: ``forward_time_s`` (one loss
+  evaluation), ``peak_mem_bytes`` (tracemalloc peak of one gradient computation) and
+  ``forward_peak_mem_bytes`` (the same for one loss evaluation: inference memory);
 - ``SCALING_SCHEMA``: one row per (engine, hidden size, batch size) timed by the scaling study
   (``results_dir/scaling``);
 - ``GRADCHECK_SCHEMA``: one row per (weights, scheme, dtype, h) of the h error curve
@@ -87,6 +90,8 @@ RUNS_SCHEMA = pa.schema(
         pa.field("fidelity_every", pa.int64()),
         pa.field("fidelity_time_s", pa.float64()),
         pa.field("forward_time_s", pa.float64()),
+        pa.field("peak_mem_bytes", pa.int64()),
+        pa.field("forward_peak_mem_bytes", pa.int64()),
         pa.field("status", pa.string()),
         pa.field("error", pa.string()),
         pa.field("started_at", pa.timestamp("us", tz="UTC")),
@@ -107,7 +112,8 @@ distinct samples per batch): ``lr_schedule`` "exp_decay" with its ``lr_decay`` k
 
 LATER_COLUMNS = frozenset(
     {"options", "grad_cos", "grad_rel_err", "fidelity_time_s", "fidelity_every",
-     *NETWORK_COLUMNS, *SCHEDULE_COLUMNS, "hidden_layers", "forward_time_s"}
+     *NETWORK_COLUMNS, *SCHEDULE_COLUMNS, "hidden_layers", "forward_time_s", "peak_mem_bytes",
+     "forward_peak_mem_bytes"}
 )
 """Columns added after the first results were written: files without them read as null, and a
 null one is left out of the run id."""
