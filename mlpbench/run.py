@@ -211,6 +211,8 @@ def train_and_write(
         "param_count": param_count(params),
         "fidelity_every": settings.fidelity_every,
         "forward_time_s": forward_time,
+        "theory_forward_passes": method.forward_passes(
+            settings.method, (problem.INPUT_SIZE, *settings.widths, problem.N_CLASSES)),
         "peak_mem_bytes": peak_mem,
         "forward_peak_mem_bytes": forward_peak_mem,
         "started_at": started_at,

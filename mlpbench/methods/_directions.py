@@ -73,7 +73,8 @@ def draw(params: Params, rng: np.random.Generator, distribution: str) -> Params:
 
 NOISES = ("table", "fresh")
 TABLE_MIN = 2**22
-"""Entries of a noise table at least (32 MiB in float64); four times the parameters beyond."""
+"""Entries of a noise table (32 MiB in float64) unless the parameters need more (see
+``NoiseTable``)."""
 
 
 class NoiseTable:
@@ -85,20 +86,29 @@ class NoiseTable:
     draws at about 9 ns each, more than one forward pass of 784-50-10 for every direction.
     Each slice is exactly N(0, I); slices at different offsets overlap but are shifted, so two
     directions are as good as independent (their correlation is that of independent noise,
-    about 1/sqrt(P)). The table holds max(2^22, 4P) numbers in the parameters' dtype, drawn at
-    the first direction; the directions are views of it, never written.
+    about 1/sqrt(P)). The table is drawn when it is made, before training, so no step's time
+    includes it: ``TABLE_MIN`` numbers (32 MiB in float64), drawn again larger, 4P, at the
+    first direction of a network with more than ``TABLE_MIN / 2`` parameters. The directions
+    are read-only views of it, in the parameters' dtype.
     """
 
     def __init__(self, rng: np.random.Generator) -> None:
         self.rng = rng
-        self.values: np.ndarray | None = None
+        self.values = self._drawn(TABLE_MIN)
+
+    def _drawn(self, size: int) -> np.ndarray:
+        values = self.rng.standard_normal(size)
+        values.flags.writeable = False
+        return values
 
     def draw(self, params: Params) -> Params:
         """The direction at a fresh random offset, as read-only views keyed like ``params``."""
         total = sum(value.size for value in params.values())
         dtype = params["W1"].dtype
-        if self.values is None or self.values.dtype != dtype or self.values.size < total:
-            self.values = gaussian(self.rng, (max(TABLE_MIN, 4 * total),), dtype)
+        if self.values.size < 2 * total:
+            self.values = self._drawn(4 * total)
+        if self.values.dtype != dtype:
+            self.values = self.values.astype(dtype)
             self.values.flags.writeable = False
         start = int(self.rng.integers(0, self.values.size - total + 1))
         out = {}
@@ -187,12 +197,17 @@ def averaged(
     """(1 / count) sum_j slope(z_j) z_j over ``count`` fresh directions z_j = direction().
 
     ``slope(z)`` is the (estimated) directional derivative along z; each direction is used and
-    dropped, so memory stays at two parameter-sized arrays whatever the count.
+    dropped, so memory stays at two parameter-sized arrays whatever the count, and at one for
+    a single fresh direction, scaled in place into the estimate.
     """
     if count == 1:  # the same numbers as the sum below, 0 + s z_1, divided by 1
         z = direction()
         s = float(slope(z))
-        return {key: s * value for key, value in z.items()}
+        if not all(value.flags.writeable for value in z.values()):  # a noise table's slices
+            return {key: s * value for key, value in z.items()}
+        for value in z.values():  # a fresh direction becomes the estimate: no second array
+            value *= s
+        return z
     total = {key: np.zeros_like(value) for key, value in params.items()}
     for _ in range(count):
         z = direction()

@@ -18,6 +18,8 @@ pipeline (``render``):
    - ``estimators``: "## Estimators", every gradient method at equal epochs, with the cosine
      and relative error of its gradient to backprop's;
    - ``speed``: "## Speed", time per step and for the whole protocol, and the ratios;
+   - ``costs``: "## Cost in forward passes", each method's step in forward passes, measured
+     beside its theoretical count (left out for results from before the count);
    - ``memory``: "## Memory", the peak memory of one gradient computation per method beside
      one forward pass (left out for results from before the column);
    - ``post``: "## The post's published figures";

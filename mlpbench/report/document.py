@@ -18,7 +18,17 @@ import pyarrow as pa
 
 from mlpbench import results
 from mlpbench.errors import ResultsError
-from mlpbench.report import estimators, gradcheck, memory, post, published, runs, scaling, speed
+from mlpbench.report import (
+    costs,
+    estimators,
+    gradcheck,
+    memory,
+    post,
+    published,
+    runs,
+    scaling,
+    speed,
+)
 from mlpbench.report.configs import label_configs, summarise
 from mlpbench.report.figures import colors, figure_png
 from mlpbench.report.format import plural
@@ -30,6 +40,7 @@ SECTIONS: tuple[SectionFn, ...] = (
     runs.table_section,  # title, what was measured, "## Our results"
     estimators.section,  # "## Estimators"
     speed.section,  # "## Speed"
+    costs.section,  # "## Cost in forward passes" (runs that recorded theory_forward_passes)
     memory.section,  # "## Memory" (runs that recorded peak_mem_bytes)
     post.section,  # "## The post's published figures"
     published.section,  # "## Published experiments" (runs of a publication's protocol)

@@ -95,7 +95,7 @@ def format_memory(context: pd.DataFrame) -> pd.DataFrame:
                                        "vs one forward pass"])
 
 
-def _context_title(row: pd.Series | dict[str, Any]) -> str:
+def context_title(row: pd.Series | dict[str, Any]) -> str:
     shape = network_shape(row["hidden_size"], row.get("hidden_sizes"))
     activation = row.get("activation")
     shape += f" {activation}" if not is_missing(activation) and activation else ""
@@ -129,7 +129,7 @@ def memory_markdown(memory: pd.DataFrame) -> str:
         "",
     ]
     for _, context in memory.groupby(list(MEMORY_CONTEXT_KEYS), dropna=False, sort=False):
-        lines += [f"**{_context_title(context.iloc[0])}**", "",
+        lines += [f"**{context_title(context.iloc[0])}**", "",
                   markdown(format_memory(context)), ""]
     return "\n".join(lines)
 

@@ -5,6 +5,8 @@
   costs measured in the run's own process before training: ``forward_time_s`` (one loss
   evaluation), ``peak_mem_bytes`` (tracemalloc peak of one gradient computation) and
   ``forward_peak_mem_bytes`` (the same for one loss evaluation: inference memory);
+  ``theory_forward_passes``, the method's theoretical cost of one gradient in forward passes
+  (``GradientMethod.forward_passes``), beside which the report sets the measured one;
 - ``SCALING_SCHEMA``: one row per (engine, hidden size, batch size) timed by the scaling study
   (``results_dir/scaling``);
 - ``GRADCHECK_SCHEMA``: one row per (weights, scheme, dtype, h) of the h error curve
@@ -90,6 +92,7 @@ RUNS_SCHEMA = pa.schema(
         pa.field("fidelity_every", pa.int64()),
         pa.field("fidelity_time_s", pa.float64()),
         pa.field("forward_time_s", pa.float64()),
+        pa.field("theory_forward_passes", pa.float64()),
         pa.field("peak_mem_bytes", pa.int64()),
         pa.field("forward_peak_mem_bytes", pa.int64()),
         pa.field("status", pa.string()),
@@ -113,7 +116,7 @@ distinct samples per batch): ``lr_schedule`` "exp_decay" with its ``lr_decay`` k
 LATER_COLUMNS = frozenset(
     {"options", "grad_cos", "grad_rel_err", "fidelity_time_s", "fidelity_every",
      *NETWORK_COLUMNS, *SCHEDULE_COLUMNS, "hidden_layers", "forward_time_s", "peak_mem_bytes",
-     "forward_peak_mem_bytes"}
+     "forward_peak_mem_bytes", "theory_forward_passes"}
 )
 """Columns added after the first results were written: files without them read as null, and a
 null one is left out of the run id."""
