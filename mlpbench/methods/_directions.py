@@ -156,9 +156,10 @@ def losses_along(
     in its weights, x (W1 +- h Z1) + b1 +- h z_b1 = (x W1 + b1) +- h (x Z1 + z_b1): its two
     products are computed once for every perturbation of the step, the directions' products
     as one (x [Z1_1 ... Z1_n]), so a pair of losses costs two first-layer products rather than
-    four. Later layers use their moved weights W +- h Z, one layer at a time (for 784-50-10,
-    510 numbers). Every loss is still the model's cross-entropy of the moved network's
-    softmax; it differs from evaluating ``model.loss`` at moved copies only by rounding.
+    four. The two signs of a pair go through the rest of the network together, each later layer
+    with its moved weights W +- h Z (for 784-50-10, 510 numbers). Every loss is still the
+    model's cross-entropy of the moved network's softmax; it differs from evaluating
+    ``model.loss`` at moved copies only by rounding.
     """
     last = n_layers(params)
     base = x @ params["W1"] + params["b1"]
@@ -167,16 +168,17 @@ def losses_along(
         tangents = x @ directions[0]["W1"]
     else:
         tangents = x @ np.concatenate([z["W1"] for z in directions], axis=1)
+    steps = np.array([h, -h], dtype=base.dtype)[:, None, None]  # both signs at once
     losses = np.empty((len(directions), 2))
     for j, z in enumerate(directions):
         tangent = tangents[:, j * width:(j + 1) * width] + z["b1"]
-        for column, step in enumerate((h, -h)):
-            out = activate(base + step * tangent, activation)
-            for layer in range(2, last + 1):
-                weights = params[f"W{layer}"] + step * z[f"W{layer}"]
-                pre = out @ weights + (params[f"b{layer}"] + step * z[f"b{layer}"])
-                out = pre if layer == last else activate(pre, activation)
-            losses[j, column] = float(cross_entropy(softmax(out), t, log_eps))
+        out = activate(base + steps * tangent, activation)  # (2, batch, width)
+        for layer in range(2, last + 1):
+            weights = params[f"W{layer}"] + steps * z[f"W{layer}"]
+            pre = out @ weights + (params[f"b{layer}"] + steps * z[f"b{layer}"])
+            out = pre if layer == last else activate(pre, activation)
+        for column in range(2):
+            losses[j, column] = float(cross_entropy(softmax(out[column]), t, log_eps))
     return losses
 
 
