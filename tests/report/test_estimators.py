@@ -122,7 +122,7 @@ def test_estimators_section_text(estimator_rendered: ReportOutputs) -> None:
     png = estimator_rendered.figures.get(FIGURE)
     assert png is not None and png.name == "estimators.png" and is_png(png)
     # the two direction counts are two rows of the Speed table too, never one mean
-    speed = text[text.index("## Speed"):text.index("## Memory")]
+    speed = text[text.index("## Speed"):text.index("## Cost in forward passes")]
     assert len(table_rows(speed, SPSA_1)) == 1 and len(table_rows(speed, SPSA_10)) == 1
 
 
