@@ -59,7 +59,13 @@ def test_naive_step(benchmark, one_blas_thread):
     NAIVE_GRADS["central"] = result.grads
 
 
-@pytest.mark.parametrize("scheme", numerical.SCHEMES)
+AGREEMENT_SCHEMES = tuple(s for s in numerical.SCHEMES if s != "richardson")
+"""Richardson is two central gradients combined by ``numerical.gradient`` for both engines, so
+the central agreement covers it (the test suite checks it against the naive loop on small
+networks); two more naive steps would add 40 s."""
+
+
+@pytest.mark.parametrize("scheme", AGREEMENT_SCHEMES)
 def test_engines_agree_on_the_seed_problem(benchmark, scheme, one_blas_thread):
     """max|g_incremental - g_naive| / max|g_naive| on the whole 784-50-10 gradient."""
     if scheme not in NAIVE_GRADS:
@@ -67,7 +73,7 @@ def test_engines_agree_on_the_seed_problem(benchmark, scheme, one_blas_thread):
                                                        log_eps=1e-7).grads
     naive = NAIVE_GRADS[scheme]
     inc = benchmark(numerical.gradient, PARAMS, X, T, h=1e-4, scheme=scheme, log_eps=1e-7,
-                    engine="incremental").grads  # Richardson combines two central steps there
+                    engine="incremental").grads
     worst = max(np.abs(inc[k] - naive[k]).max() for k in PARAM_KEYS)
     agreement = float(worst / max(np.abs(naive[k]).max() for k in PARAM_KEYS))
     benchmark.extra_info["max_rel_diff_to_naive"] = agreement

@@ -47,8 +47,9 @@ def rademacher_signs(rng: np.random.Generator, size: int, dtype: np.dtype) -> np
         state["has_uint32"] = rest % 2
         state["uinteger"] = int(words[-1]) if rest % 2 else 0
         bits.state = state
-    signs = (halves >> np.uint32(31)).astype(dtype)
-    signs *= 2
+    np.right_shift(halves, 31, out=halves)  # in place: one temporary array, not three
+    signs = np.empty(size, dtype=dtype)
+    np.multiply(halves, 2, out=signs, casting="unsafe")
     signs -= 1
     return signs
 
