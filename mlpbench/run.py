@@ -227,7 +227,10 @@ def train_and_write(
     return run
 
 
-FORWARD_REPEATS = 5
+FORWARD_REPEATS = 25
+"""Forward passes timed per run, of which the median is the run's unit of cost. Runs of a sweep
+start together and share the cores, so a few of the first passes meet another run's start-up;
+with 5, one of the six runs of the baydin2022 sweep measured a forward pass 1.6x too slow."""
 
 
 def measurement_batch(data: Dataset, settings: RunSettings) -> tuple[np.ndarray, np.ndarray]:

@@ -94,7 +94,7 @@ def costs_markdown(costs: pd.DataFrame) -> str:
         "## Cost in forward passes",
         "",
         "Measured: each run's gradient time per step (mean over its steps) divided by the time "
-        "of one evaluation of its training loss on a batch of its size (median of 5, timed in "
+        "of one evaluation of its training loss on a batch of its size (median of 25, timed in "
         "the same process before training, BLAS on one thread as in training), then the mean "
         "over runs. Theory: the multiply-adds of the method's matrix products over a forward "
         "pass's (backprop 3 - s, forward mode 1 + d (2 - s), ES s + n (2 - s), with s the "
