@@ -19,7 +19,6 @@ from mlpbench.methods import backprop, numerical, spsa
 from mlpbench.model import param_count
 from mlpbench.run import execute
 
-REPO = Path(__file__).resolve().parents[1]
 HIDDEN, BATCH = 4, 30
 
 
