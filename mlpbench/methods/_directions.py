@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from mlpbench.errors import ConfigError
-from mlpbench.model import Params, activate, cross_entropy, n_layers, softmax
+from mlpbench.model import Params, activate, cross_entropy, n_layers, param_count, softmax
 
 DISTRIBUTIONS = ("rademacher", "gaussian")
 
@@ -62,13 +62,7 @@ def draw(params: Params, rng: np.random.Generator, distribution: str) -> Params:
     of them, split into the keys (the same values: ``integers`` continues where it stopped).
     """
     if distribution == "rademacher":
-        dtype = params["W1"].dtype
-        flat = rademacher_signs(rng, sum(value.size for value in params.values()), dtype)
-        out, start = {}, 0
-        for key, value in params.items():
-            out[key] = flat[start:start + value.size].reshape(value.shape)
-            start += value.size
-        return out
+        return split(rademacher_signs(rng, param_count(params), params["W1"].dtype), 0, params)
     return {key: gaussian(rng, value.shape, value.dtype) for key, value in params.items()}
 
 
@@ -104,19 +98,24 @@ class NoiseTable:
 
     def draw(self, params: Params) -> Params:
         """The direction at a fresh random offset, as read-only views keyed like ``params``."""
-        total = sum(value.size for value in params.values())
+        total = param_count(params)
         dtype = params["W1"].dtype
         if self.values.size < 2 * total:
             self.values = self._drawn(4 * total)
         if self.values.dtype != dtype:
             self.values = self.values.astype(dtype)
             self.values.flags.writeable = False
-        start = int(self.rng.integers(0, self.values.size - total + 1))
-        out = {}
-        for key, value in params.items():
-            out[key] = self.values[start:start + value.size].reshape(value.shape)
-            start += value.size
-        return out
+        return split(self.values, int(self.rng.integers(0, self.values.size - total + 1)),
+                     params)
+
+
+def split(flat: np.ndarray, start: int, params: Params) -> Params:
+    """Consecutive views of ``flat`` from ``start``, shaped and keyed like ``params``."""
+    out = {}
+    for key, value in params.items():
+        out[key] = flat[start:start + value.size].reshape(value.shape)
+        start += value.size
+    return out
 
 
 def sampler(

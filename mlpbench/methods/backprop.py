@@ -50,6 +50,19 @@ def default_lr(cfg: Config) -> float:
     return DEFAULT_LR
 
 
+def forward_pass(
+    params: Params, x: np.ndarray, t: np.ndarray, log_eps: float, activation: str = "sigmoid"
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The forward pass as backprop keeps it: the input of every weight layer (x, then each
+    hidden output), and the gradient of the batch-mean loss -sum t log(p + log_eps) / B at the
+    logits, where the backward pass starts (and where forward mode's tangent ends)."""
+    last = n_layers(params)
+    inputs = [x, *hidden_layers(params, x, activation)]
+    p = softmax(inputs[-1] @ params[f"W{last}"] + params[f"b{last}"])
+    s = t * p / (p + log_eps)
+    return inputs, (p * np.sum(s, axis=1, keepdims=True) - s) / x.shape[0]
+
+
 def gradient(
     params: Params, x: np.ndarray, t: np.ndarray, log_eps: float, activation: str = "sigmoid"
 ) -> Params:
@@ -59,10 +72,7 @@ def gradient(
     bitwise what it was before networks of other depths existed.
     """
     last = n_layers(params)
-    inputs = [x, *hidden_layers(params, x, activation)]  # the input of every weight layer
-    p = softmax(inputs[-1] @ params[f"W{last}"] + params[f"b{last}"])
-    s = t * p / (p + log_eps)
-    delta = (p * np.sum(s, axis=1, keepdims=True) - s) / x.shape[0]  # at the logits
+    inputs, delta = forward_pass(params, x, t, log_eps, activation)
     grads: Params = {}
     for layer in range(last, 0, -1):
         grads[f"W{layer}"] = inputs[layer - 1].T @ delta

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlpbench.errors import ConfigError
-from mlpbench.methods import _directions
+from mlpbench.methods import _directions, backprop
 from mlpbench.methods.base import DEFAULT_H, Estimator, GradientResult, first_layer_share
-from mlpbench.model import Params, activate, back_through, loss_value, n_layers, softmax
+from mlpbench.model import Params, back_through, loss_value, n_layers
 
 NAME = "forward_gradient"
 USES_H = False
@@ -77,16 +77,8 @@ class Primal:
 def primal(
     params: Params, x: np.ndarray, t: np.ndarray, log_eps: float, activation: str = "sigmoid"
 ) -> Primal:
-    """The forward pass, keeping each layer's input, and dL/dlogits of the batch-mean loss
-    -sum t log(p + log_eps) / B (the same expression backprop starts from)."""
-    inputs = [x]
-    last = n_layers(params)
-    for layer in range(1, last):
-        inputs.append(activate(inputs[-1] @ params[f"W{layer}"] + params[f"b{layer}"],
-                               activation))
-    p = softmax(inputs[-1] @ params[f"W{last}"] + params[f"b{last}"])
-    s = t * p / (p + log_eps)
-    return Primal(inputs, (p * np.sum(s, axis=1, keepdims=True) - s) / x.shape[0])
+    """The forward pass, once per step whatever the number of directions (backprop's own)."""
+    return Primal(*backprop.forward_pass(params, x, t, log_eps, activation))
 
 
 def dual_derivative(

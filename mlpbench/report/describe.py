@@ -54,6 +54,14 @@ def network_shape(hidden: Any, hidden_sizes: Any) -> str:
     return f"784-{middle}-10"
 
 
+def shape_and_activation(row: Any) -> str:
+    """A context title's network: "784-50-10", with the activation where a row records one
+    ("784-1024-1024-10 relu"; null for the seed's sigmoid)."""
+    shape = network_shape(row["hidden_size"], row.get("hidden_sizes"))
+    activation = row.get("activation")
+    return shape + (f" {activation}" if not is_missing(activation) and activation else "")
+
+
 def network_text(
     hidden: Any, hidden_sizes: Any = None, activation: Any = None, init: Any = None,
     init_std: Any = None,

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mlpbench.report.configs import METHOD_KEYS
-from mlpbench.report.describe import network_shape
+from mlpbench.report.describe import shape_and_activation
 from mlpbench.report.format import format_ratio, human_bytes, is_missing, markdown
 from mlpbench.report.section import Inputs, Section
 
@@ -96,16 +97,10 @@ def format_memory(context: pd.DataFrame) -> pd.DataFrame:
 
 
 def context_title(row: pd.Series | dict[str, Any]) -> str:
-    shape = network_shape(row["hidden_size"], row.get("hidden_sizes"))
-    activation = row.get("activation")
-    shape += f" {activation}" if not is_missing(activation) and activation else ""
-    size = human_bytes(int(row["param_count"]) * _itemsize(str(row["dtype"])))
+    shape = shape_and_activation(row)
+    size = human_bytes(int(row["param_count"]) * np.dtype(str(row["dtype"])).itemsize)
     return (f"{row['dataset']}, {shape} ({int(row['param_count']):,} parameters, {size} in "
             f"{row['dtype']}), batch {row['batch_size']}")
-
-
-def _itemsize(dtype: str) -> int:
-    return {"float64": 8, "float32": 4}.get(dtype, 8)
 
 
 def memory_markdown(memory: pd.DataFrame) -> str:

@@ -14,12 +14,11 @@ from typing import Any
 import pandas as pd
 
 from mlpbench.report.configs import METHOD_KEYS, SPEED_CONTEXT_KEYS
-from mlpbench.report.describe import network_shape
+from mlpbench.report.describe import shape_and_activation
 from mlpbench.report.format import (
     format_h,
     format_ratio,
     human_duration,
-    is_missing,
     markdown,
     plural,
 )
@@ -160,9 +159,7 @@ def format_speedups(speedups: pd.DataFrame) -> pd.DataFrame:
 
 
 def _context_title(row: pd.Series | dict[str, Any]) -> str:
-    shape = network_shape(row["hidden_size"], row.get("hidden_sizes"))
-    activation = row.get("activation")
-    shape += f" {activation}" if not is_missing(activation) and activation else ""
+    shape = shape_and_activation(row)
     return (f"{row['dataset']}, {shape}, batch {row['batch_size']}, "
             f"{plural(int(row['steps_per_epoch']), 'step')} per epoch, {row['dtype']}")
 

@@ -81,6 +81,24 @@ def write(
     return attempt_id
 
 
+def write_one_step(
+    out: Path, method: dict[str, Any], seed: int, status: str, *, grad_time: float = 0.5,
+    **columns: Any,
+) -> None:
+    """One one-epoch, one-step run with extra runs columns (the cost and memory ones), through
+    the trainer's writer."""
+    cfg = config(method, seed, epochs=1)
+    ids = {"run_id": results.run_id_for(cfg), "attempt_id": f"{method['method']}-{seed}", **cfg}
+    curve = {**ids, "epoch": 1, "step": 1, "loss": 2.0, "test_acc": 0.2, "elapsed_s": 1.0,
+             "grad_time_s": grad_time, "loss_evals": 2, "status": status}
+    run = {**ids, "param_count": N_PARAMS, "epochs_done": 1, "final_loss": 2.0,
+           "final_test_acc": 0.2, "elapsed_s": 1.0, "grad_time_s": grad_time, "loss_evals": 2,
+           "grad_time_per_step_s": grad_time, "loss_evals_per_step": 2.0, "status": status,
+           "error": None, "started_at": T0, **columns, **results.environment()}
+    results.ensure_writable(out)
+    results.write_run(out, [curve], run)
+
+
 def write_shared_runs(out: Path) -> Path:
     """Backprop seeds 0-2 (seed 0 also run earlier, worse), numerical seed 0 ok, seed 1
     diverged: the results dir most report tests read."""

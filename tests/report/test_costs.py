@@ -4,15 +4,13 @@ beside its theoretical count; left out when no run recorded the count."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from mlpbench import results
 from mlpbench.report import ReportOutputs, costs, document
 from mlpbench.report.section import Section
 
-from .helpers import BACKPROP, N_PARAMS, NUMERICAL, T0, config, table_rows, write
+from .helpers import BACKPROP, NUMERICAL, table_rows, write, write_one_step
 
 SPSA = {"method": "spsa", "scheme": None, "engine": None, "h": 1e-3,
         "options": "directions=1, distribution=rademacher, noise=fresh"}
@@ -24,28 +22,13 @@ MEASURED = [
 ]
 
 
-def write_costed(out: Path, method: dict[str, Any], seed: int, status: str, step: float,
-                 forward: float, theory: float) -> None:
-    """One one-epoch run with its forward-pass time and theoretical count."""
-    cfg = config(method, seed, epochs=1)
-    ids = {"run_id": results.run_id_for(cfg), "attempt_id": f"{method['method']}-{seed}", **cfg}
-    curve = {**ids, "epoch": 1, "step": 1, "loss": 2.0, "test_acc": 0.2, "elapsed_s": 1.0,
-             "grad_time_s": step, "loss_evals": 2, "status": status}
-    run = {**ids, "param_count": N_PARAMS, "epochs_done": 1, "final_loss": 2.0,
-           "final_test_acc": 0.2, "elapsed_s": 1.0, "grad_time_s": step, "loss_evals": 2,
-           "grad_time_per_step_s": step, "loss_evals_per_step": 2.0, "status": status,
-           "error": None, "started_at": T0, "forward_time_s": forward,
-           "theory_forward_passes": theory, **results.environment()}
-    results.ensure_writable(out)
-    results.write_run(out, [curve], run)
-
-
 @pytest.fixture(scope="module")
 def cost_section(tmp_path_factory: pytest.TempPathFactory) -> Section:
     """Four costed runs (one diverged) and one run from before the count."""
     out = tmp_path_factory.mktemp("costs") / "results"
-    for row in MEASURED:
-        write_costed(out, *row)
+    for method, seed, status, step, forward, theory in MEASURED:
+        write_one_step(out, method, seed, status, grad_time=step, forward_time_s=forward,
+                       theory_forward_passes=theory)
     write(out, NUMERICAL, 0, 1.55, 0.63, 3780.0)
     bad: list[tuple[Path, str]] = []
     inputs = document.read_inputs(out, bad)

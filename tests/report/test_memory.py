@@ -4,17 +4,15 @@ computation; left out when no run recorded the columns."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from mlpbench import results
 from mlpbench.report import ReportOutputs, costs, document, memory, speed
 from mlpbench.report.format import human_bytes
 from mlpbench.report.memory import FORWARD_LABEL
 from mlpbench.report.section import Section
 
-from .helpers import BACKPROP, N_PARAMS, NUMERICAL, T0, config, table_rows, write
+from .helpers import BACKPROP, N_PARAMS, NUMERICAL, table_rows, write, write_one_step
 
 SPSA = {"method": "spsa", "scheme": None, "engine": None, "h": 1e-3,
         "options": "directions=1, distribution=rademacher"}
@@ -27,28 +25,14 @@ MEASURED = [
 ]
 
 
-def write_measured(out: Path, method: dict[str, Any], seed: int, status: str, peak: int) -> None:
-    """One one-epoch run with both memory columns, through the trainer's writer."""
-    cfg = config(method, seed, epochs=1)
-    ids = {"run_id": results.run_id_for(cfg), "attempt_id": f"{method['method']}-{seed}", **cfg}
-    curve = {**ids, "epoch": 1, "step": 1, "loss": 2.0, "test_acc": 0.2, "elapsed_s": 1.0,
-             "grad_time_s": 0.5, "loss_evals": 2, "status": status}
-    run = {**ids, "param_count": N_PARAMS, "epochs_done": 1, "final_loss": 2.0,
-           "final_test_acc": 0.2, "elapsed_s": 1.0, "grad_time_s": 0.5, "loss_evals": 2,
-           "grad_time_per_step_s": 0.5, "loss_evals_per_step": 2.0, "status": status,
-           "error": None, "started_at": T0, "peak_mem_bytes": peak,
-           "forward_peak_mem_bytes": FORWARD, **results.environment()}
-    results.ensure_writable(out)
-    results.write_run(out, [curve], run)
-
-
 @pytest.fixture(scope="module")
 def memory_section(tmp_path_factory: pytest.TempPathFactory) -> Section:
     """The section of five measured runs (one diverged) and one run from before the columns,
     read as ``render`` reads them (without drawing the other sections' figures)."""
     out = tmp_path_factory.mktemp("memory") / "results"
     for method, seed, status, peak in MEASURED:
-        write_measured(out, method, seed, status, peak)
+        write_one_step(out, method, seed, status, peak_mem_bytes=peak,
+                       forward_peak_mem_bytes=FORWARD)
     write(out, NUMERICAL, 0, 1.55, 0.63, 3780.0)
     bad: list[tuple[Path, str]] = []
     inputs = document.read_inputs(out, bad)
