@@ -7,8 +7,10 @@
   ``forward_peak_mem_bytes`` (the same for one loss evaluation: inference memory);
   ``theory_forward_passes``, the method's theoretical cost of one gradient in forward passes
   (``GradientMethod.forward_passes``), beside which the report sets the measured one;
+  ``role`` and ``engine_role`` (``ROLES``, ``ENGINE_ROLES``), what the run's method and engine
+  are to the comparison, which the report reads instead of method and engine names;
 - ``SCALING_SCHEMA``: one row per (engine, hidden size, batch size) timed by the scaling study
-  (``results_dir/scaling``);
+  (``results_dir/scaling``), with the engine's ``role`` and ``engine_role``;
 - ``GRADCHECK_SCHEMA``: one row per (weights, scheme, dtype, h) of the h error curve
   (``results_dir/gradcheck``).
 
@@ -49,6 +51,28 @@ CONFIG_FIELDS: list[pa.Field] = [
     pa.field("sampling", pa.string()),
 ]
 
+ROLE_REFERENCE = "reference"
+"""``role`` of the exact gradient every other one is measured against."""
+ROLE_SEED_KIND = "seed_kind"
+"""``role`` of the post's kind of numerical gradient: plain central, forward or backward finite
+differences, on any engine."""
+ROLES: tuple[str, ...] = (ROLE_REFERENCE, ROLE_SEED_KIND)
+"""The values of ``role`` (runs and scaling rows); null for any other estimator. Not a config
+field: a run's role follows from its method, so it never changes a run id."""
+
+ENGINE_ROLE_SEED_LOOP = "seed_loop"
+"""``engine_role`` of the post's own loop, kept slow on purpose."""
+ENGINE_ROLE_FAST = "fast"
+"""``engine_role`` of an engine computing the same finite differences as the seed's loop, faster."""
+ENGINE_ROLES: tuple[str, ...] = (ENGINE_ROLE_SEED_LOOP, ENGINE_ROLE_FAST)
+"""The values of ``engine_role`` (runs and scaling rows); null for a method without engines."""
+
+ROLE_FIELDS: list[pa.Field] = [
+    pa.field("role", pa.string()),
+    pa.field("engine_role", pa.string()),
+]
+"""What a row's method and engine are to the comparison (``ROLES``, ``ENGINE_ROLES``)."""
+
 ENVIRONMENT_FIELDS: list[pa.Field] = [
     pa.field("numpy_version", pa.string()),
     pa.field("blas", pa.string()),
@@ -80,6 +104,7 @@ CURVES_SCHEMA = pa.schema(
 RUNS_SCHEMA = pa.schema(
     [
         *CONFIG_FIELDS,
+        *ROLE_FIELDS,
         pa.field("param_count", pa.int64()),
         pa.field("epochs_done", pa.int64()),
         pa.field("final_loss", pa.float64()),
@@ -116,7 +141,7 @@ distinct samples per batch): ``lr_schedule`` "exp_decay" with its ``lr_decay`` k
 LATER_COLUMNS = frozenset(
     {"options", "grad_cos", "grad_rel_err", "fidelity_time_s", "fidelity_every",
      *NETWORK_COLUMNS, *SCHEDULE_COLUMNS, "hidden_layers", "forward_time_s", "peak_mem_bytes",
-     "forward_peak_mem_bytes", "theory_forward_passes"}
+     "forward_peak_mem_bytes", "theory_forward_passes", "role", "engine_role"}
 )
 """Columns added after the first results were written: files without them read as null, and a
 null one is left out of the run id."""
@@ -129,6 +154,7 @@ SCALING_SCHEMA = pa.schema(
         pa.field("method", pa.string()),
         pa.field("scheme", pa.string()),
         pa.field("h", pa.float64()),
+        *ROLE_FIELDS,
         pa.field("dataset", pa.string()),
         pa.field("hidden_size", pa.int64()),
         pa.field("hidden_layers", pa.int64()),
