@@ -26,6 +26,7 @@ from omegaconf.errors import (
     OmegaConfBaseException,
 )
 
+from mlpbench import methods
 from mlpbench.config import NAME_MAX, register_configs, settings_from, unknown_key
 from mlpbench.errors import EXIT_RUNS_LOST, EXIT_USAGE, ConfigError, MlpbenchError, RunsLost
 from mlpbench.run import execute, summary_line
@@ -79,6 +80,13 @@ def one_line(ex: BaseException) -> str:
 GROUPS = ("method", "dataset")
 
 
+def group_options(group: str) -> list[str]:
+    """The names ``group=NAME`` accepts: the registered methods, or the dataset files."""
+    if group == "method":
+        return list(methods.available())
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
 def check_group_overrides(overrides: list[str]) -> None:
     """Reject what Hydra would turn into a traceback, before Hydra sees it.
 
@@ -103,7 +111,7 @@ def check_group_overrides(overrides: list[str]) -> None:
         if group not in GROUPS or override.is_sweep_override():
             continue
         if not isinstance(override.value(), str):
-            options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+            options = group_options(group)
             value = override.get_value_element_as_str()
             raise ConfigError(f"{group}: unknown '{value}'; allowed: {', '.join(options)}")
 

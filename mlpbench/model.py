@@ -20,6 +20,8 @@ Params = dict[str, np.ndarray]
 PARAM_KEYS: tuple[str, ...] = ("W1", "b1", "W2", "b2")
 """The keys of a network with one hidden layer (the seed's); ``param_keys`` for any depth."""
 
+DTYPES: tuple[str, ...] = ("float64", "float32")
+"""The floating-point types a network can be trained and differentiated in."""
 ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu")
 INITS: tuple[str, ...] = ("seed", "he", "normal")
 """Weight initialisations: ``seed`` N(0, 1)/sqrt(fan_in) (the post's "Xavier"), ``he``

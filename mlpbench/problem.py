@@ -22,8 +22,6 @@ INPUT_SIZE = 784
 """Pixels of one 28 x 28 digit."""
 N_CLASSES = 10
 """Digits 0 to 9."""
-DTYPES: tuple[str, ...] = ("float64", "float32")
-"""The floating-point types a network can be trained and differentiated in."""
 
 
 def inputs(pixels: np.ndarray, dtype=np.float64) -> np.ndarray:

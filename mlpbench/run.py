@@ -11,28 +11,25 @@ status failed and then raised.
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
-import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from mlpbench import methods, problem, results
-from mlpbench.config import RunSettings
+from mlpbench import measure, methods, problem, results
 from mlpbench.data import Dataset, load_dataset
 from mlpbench.errors import ConfigError
-from mlpbench.model import Params, loss, param_count
+from mlpbench.model import param_count
+from mlpbench.settings import RunConfig, columns
 from mlpbench.train import EpochRecord, Streams, streams, train
 
 
-def result_config(settings: RunSettings, data: Dataset) -> dict[str, Any]:
+def result_config(settings: RunConfig, data: Dataset) -> dict[str, Any]:
     """The config columns of every result row: what was asked for and what data was used."""
     labels, h = methods.labels(settings.method, settings.h)
     return {
@@ -44,29 +41,7 @@ def result_config(settings: RunSettings, data: Dataset) -> dict[str, Any]:
         "dataset": data.name,
         "n_train": data.n_train,
         "n_test": data.n_test,
-        "hidden_size": settings.hidden_size,
-        "batch_size": settings.batch_size,
-        "lr": settings.lr,
-        "epochs": settings.epochs,
-        "steps_per_epoch": settings.steps_per_epoch,
-        "seed": settings.seed,
-        "dtype": settings.dtype,
-        "log_eps": settings.log_eps,
-        **network_columns(settings),
-        "lr_schedule": "exp_decay" if settings.lr_decay else None,
-        "lr_decay": settings.lr_decay or None,
-        "sampling": "with_replacement" if settings.with_replacement else None,
-    }
-
-
-def network_columns(settings: RunSettings) -> dict[str, Any]:
-    """The network beyond ``hidden_size``, null for the seed's choices (``NETWORK_COLUMNS``)."""
-    widths = settings.widths
-    return {
-        "hidden_sizes": "-".join(map(str, widths)) if len(widths) > 1 else None,
-        "activation": None if settings.activation == "sigmoid" else settings.activation,
-        "init": None if settings.init == "seed" else settings.init,
-        "init_std": settings.init_std if settings.init == "normal" else None,
+        **columns(settings),
     }
 
 
@@ -111,7 +86,7 @@ def _print_line(line: str) -> None:
 
 
 def execute(
-    settings: RunSettings,
+    settings: RunConfig,
     *,
     say: Callable[[str], None] = _print_line,
     warn_fallback: bool = True,
@@ -128,9 +103,12 @@ def execute(
     method = methods.get(settings.method.name)
     rng = streams(settings.seed)
     estimator = method.make_estimator(settings.method, settings.h, settings.log_eps, rng.method,
-                                      settings.activation)
-    results.ensure_writable(settings.results_dir)
-    data = load_dataset(settings.dataset, settings.data_dir, download=settings.download,
+                                      settings.model.activation)
+    results_dir = Path(settings.results_dir)
+    results.ensure_writable(results_dir)
+    data = load_dataset(settings.dataset.name,
+                        Path(settings.data_dir) if settings.data_dir else None,
+                        download=settings.dataset.download,
                         warn=None if warn_fallback else _ignore)
     if settings.batch_size > data.n_train:
         raise ConfigError(
@@ -139,18 +117,18 @@ def execute(
         )
     config = result_config(settings, data)
     run_id = results.run_id_for(config)
-    with results.claim(settings.results_dir, run_id, wait=settings.claim_wait) as mine:
+    with results.claim(results_dir, run_id, wait=settings.claim_wait) as mine:
         if not mine:
-            who = results.holder(settings.results_dir, run_id)
+            who = results.holder(results_dir, run_id)
             return {**config, "run_id": run_id, "busy": True,
                     "skipped": f"being computed by {who} (claim_wait=true waits for it)"}
-        results.clear_debris(settings.results_dir, run_id, say)
-        scan = results.scan_attempts(settings.results_dir, run_id)
+        results.clear_debris(results_dir, run_id, say)
+        scan = results.scan_attempts(results_dir, run_id)
         for files, why in scan.broken:
-            if results.quarantine(settings.results_dir, files):
+            if results.quarantine(results_dir, files):
                 say(f"mlpbench: attempt {files[0].stem} of {config['method']} "
                     f"seed={settings.seed} is not a whole result ({why}); moved to "
-                    f"{settings.results_dir / results.DEBRIS}")
+                    f"{results_dir / results.DEBRIS}")
         reason = skip_reason(scan.committed, settings)
         if reason is not None:
             return {**scan.committed[-1], "skipped": reason}
@@ -162,7 +140,7 @@ def _ignore(line: str) -> None:
 
 
 def train_and_write(
-    settings: RunSettings,
+    settings: RunConfig,
     method: methods.GradientMethod,
     estimator: methods.Estimator,
     rng: Streams,
@@ -172,8 +150,9 @@ def train_and_write(
 ) -> dict[str, Any]:
     """Train one claimed run and write it; a crash is written as status failed, then raised."""
     attempt_id = results.new_attempt_id()
-    params = problem.init_network(settings.widths, rng.init, settings.dtype,
-                                  init=settings.init, init_std=settings.init_std)
+    model = settings.model
+    params = problem.init_network(model.widths, rng.init, settings.dtype, init=model.init,
+                                  init_std=model.init_std)
     started_at = datetime.now(UTC)
     label = f"{config['method']} seed={settings.seed}"
     progress = Progress(label, settings.epochs, settings.progress)
@@ -187,32 +166,30 @@ def train_and_write(
     forward_time = peak_mem = forward_peak_mem = None
     try:
         with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
-            x, t = measurement_batch(data, settings)
-            forward_time = forward_seconds(params, x, t, settings)
-            forward_peak_mem = forward_peak_bytes(params, x, t, settings)
-            peak_mem = gradient_peak_bytes(method, params, x, t, settings)
+            # One batch of the run's size, from a generator of its own (the run's streams stay
+            # untouched), on which the forward pass is timed and both peaks are measured.
+            x, t = problem.fixed_batch(data, settings.batch_size, 0, settings.dtype)
+            forward_time = measure.forward_seconds(params, x, t, settings)
+            forward_peak_mem = measure.forward_peak_bytes(params, x, t, settings)
+            peak_mem = measure.gradient_peak_bytes(method, params, x, t, settings)
             del x, t
-            status = train(
-                params, estimator, data,
-                epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
-                batch_size=settings.batch_size, lr=settings.lr, log_eps=settings.log_eps,
-                dtype=settings.dtype, batch_rng=rng.batches, on_epoch=on_epoch,
-                fidelity_every=settings.fidelity_every, activation=settings.activation,
-                lr_decay=settings.lr_decay, with_replacement=settings.with_replacement,
-            )
+            status = train(params, estimator, data, settings, rng.batches, on_epoch)
     except Exception as ex:  # a bug or exhausted resource mid-run: record it, then re-raise
         status, failure = "failed", ex
     finally:
         progress.close()
     ids = {"run_id": run_id, "attempt_id": attempt_id, **config}
+    labels, _ = methods.labels(settings.method, settings.h)
     curves = [{**ids, **vars(r), "status": status} for r in records]
     run = {
         **ids,
         "param_count": param_count(params),
+        "role": labels.role,
+        "engine_role": labels.engine_role,
         "fidelity_every": settings.fidelity_every,
         "forward_time_s": forward_time,
         "theory_forward_passes": method.forward_passes(
-            settings.method, (problem.INPUT_SIZE, *settings.widths, problem.N_CLASSES)),
+            settings.method, (problem.INPUT_SIZE, *model.widths, problem.N_CLASSES)),
         "peak_mem_bytes": peak_mem,
         "forward_peak_mem_bytes": forward_peak_mem,
         "started_at": started_at,
@@ -221,100 +198,13 @@ def train_and_write(
         **summarise(records),
         **results.environment(),
     }
-    results.write_run(settings.results_dir, curves, run)
+    results.write_run(Path(settings.results_dir), curves, run)
     if failure is not None:
         raise failure
     return run
 
 
-FORWARD_REPEATS = 25
-"""Forward passes timed per run, of which the median is the run's unit of cost. Runs of a sweep
-start together and share the cores, so a few of the first passes meet another run's start-up;
-with 5, one of the six runs of the baydin2022 sweep measured a forward pass 1.6x too slow."""
-
-
-def measurement_batch(data: Dataset, settings: RunSettings) -> tuple[np.ndarray, np.ndarray]:
-    """The batch of the run's size on which the forward pass is timed and both peaks are
-    measured, shared so the time and memory figures describe the same work. It comes from a
-    generator of its own, so the run's random streams are untouched."""
-    idx = np.random.default_rng(0).choice(data.n_train, settings.batch_size, replace=False)
-    return (problem.inputs(data.x_train[idx], settings.dtype),
-            problem.targets(data.y_train[idx], settings.dtype))
-
-
-def forward_seconds(params: Params, x: np.ndarray, t: np.ndarray, settings: RunSettings) -> float:
-    """Median time of one evaluation of the training loss on ``measurement_batch``, at the
-    initial weights, in this process and under the run's thread limits: the unit of the cost
-    ratios R = time per step / time of one forward pass (Baydin et al. 2022)."""
-    times = []
-    for _ in range(FORWARD_REPEATS):
-        tick = time.perf_counter()
-        loss(params, x, t, settings.log_eps, settings.activation)
-        times.append(time.perf_counter() - tick)
-    return statistics.median(times)
-
-
-def traced_peak_bytes(compute: Callable[[], object]) -> int:
-    """The peak of tracemalloc's traced memory while ``compute()`` runs, above the traced
-    memory at its start, its result included (it is alive when the peak is read).
-
-    tracemalloc sees what goes through Python's allocators: NumPy reports its array data there,
-    and numba's runtime allocates through ``PyMem_RawMalloc``, so the arrays numba-compiled
-    kernels create (the incremental engine's per-unit scratch, on whichever of numba's threads
-    runs them) are counted too; a parallel kernel's figure therefore grows with the threads
-    running at once. BLAS's internal workspace and memory a C library takes with plain malloc
-    are not seen. When tracemalloc is already tracing (a caller's own measurement) it is left
-    tracing, though its peak is reset; otherwise it is started and stopped around the call,
-    so a run pays tracemalloc's overhead only here, never in training.
-    """
-    started = not tracemalloc.is_tracing()
-    if started:
-        tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        baseline, _ = tracemalloc.get_traced_memory()
-        result = compute()
-        _, peak = tracemalloc.get_traced_memory()
-        del result
-    finally:
-        if started:
-            tracemalloc.stop()
-    return max(peak - baseline, 0)
-
-
-def forward_peak_bytes(params: Params, x: np.ndarray, t: np.ndarray,
-                       settings: RunSettings) -> int:
-    """Peak traced memory of one evaluation of the training loss on ``measurement_batch`` at
-    the initial weights: inference memory, the reference for MeZO's claim that zeroth-order
-    training needs only that (Malladi et al. 2023), here made a measured comparison with
-    ``gradient_peak_bytes``. The parameters and the batch exist before the baseline, so
-    neither figure counts them."""
-    return traced_peak_bytes(lambda: loss(params, x, t, settings.log_eps, settings.activation))
-
-
-def gradient_peak_bytes(method: methods.GradientMethod, params: Params, x: np.ndarray,
-                        t: np.ndarray, settings: RunSettings) -> int | None:
-    """Peak traced memory of one gradient computation on ``measurement_batch`` at the initial
-    weights, its returned gradient arrays included (see ``traced_peak_bytes`` for what is seen):
-    a step in steady state, so the estimator computes one gradient untraced first. What that
-    first call sets up once per run (a noise table, compiled kernels) is not a step's memory.
-
-    The estimator is built for this measurement alone, with a generator of its own, so the
-    run's direction stream is untouched; it works on a copy of the parameters, made before the
-    baseline so it is not counted. The seed's own loop (``engine=naive``) is not measured
-    (None): two more of its steps would cost a run seconds to minutes, and what it holds is a
-    forward pass's activations and one copied parameter array.
-    """
-    if getattr(settings.method, "engine", None) == "naive":
-        return None
-    estimator = method.make_estimator(settings.method, settings.h, settings.log_eps,
-                                      np.random.default_rng(0), settings.activation)
-    start = {key: value.copy() for key, value in params.items()}
-    estimator(start, x, t)
-    return traced_peak_bytes(lambda: estimator(start, x, t))
-
-
-def skip_reason(prior: list[dict[str, Any]], settings: RunSettings) -> str | None:
+def skip_reason(prior: list[dict[str, Any]], settings: RunConfig) -> str | None:
     """Why this run need not execute again, or None when it must.
 
     A run is done when an attempt finished ok. An attempt that diverged or failed is not a

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlpbench import problem
+from mlpbench import methods, problem
 from mlpbench.data import Dataset
-from mlpbench.methods import Estimator, backprop
+from mlpbench.methods import Estimator
 from mlpbench.model import Params, accuracy, loss
+from mlpbench.settings import RunConfig
 
 
 @dataclass(frozen=True)
@@ -80,38 +81,40 @@ def batch_indices(
         yield rng.choice(n_train, batch_size, replace=replace)
 
 
+def learning_rate(settings: RunConfig, step: int) -> float:
+    """The schedule: step ``step`` (from 0) moves by lr, or by lr * exp(-lr_decay * step) with
+    ``lr_schedule=exp_decay``."""
+    if settings.lr_schedule == "exp_decay":
+        return settings.lr * math.exp(-settings.lr_decay * step)
+    return settings.lr
+
+
 def train(
     params: Params,
     estimator: Estimator,
     data: Dataset,
-    *,
-    epochs: int,
-    steps_per_epoch: int,
-    batch_size: int,
-    lr: float,
-    log_eps: float,
-    dtype: str,
+    settings: RunConfig,
     batch_rng: np.random.Generator,
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
-    fidelity_every: int = 0,
-    activation: str = "sigmoid",
-    lr_decay: float = 0.0,
-    with_replacement: bool = False,
 ) -> str:
-    """SGD for ``epochs`` x ``steps_per_epoch`` steps, reporting each epoch to ``on_epoch``.
+    """SGD for ``epochs`` x ``steps_per_epoch`` steps of ``settings``, reporting each epoch to
+    ``on_epoch``.
 
     With ``fidelity_every`` = N > 0, the last step of every N-th epoch also compares the
     method's gradient with backprop's (in float64, at the same parameters and batch, before the
     update); the comparison is not used for training and its time is not in the timings.
-    With ``lr_decay`` = k > 0 step t (from 0) moves by lr * exp(-k t); otherwise by lr.
 
     Returns the status: "diverged" as soon as a loss is NaN or infinite (training stops
     there), else "ok".
     """
-    x_train = problem.inputs(data.x_train, dtype)
-    t_train = problem.targets(data.y_train, dtype)
-    x_test = problem.inputs(data.x_test, dtype)
-    batches = batch_indices(batch_rng, data.n_train, batch_size, with_replacement)
+    epochs, steps_per_epoch = settings.epochs, settings.steps_per_epoch
+    log_eps, activation = settings.log_eps, settings.model.activation
+    fidelity_every = settings.fidelity_every or 0
+    x_train = problem.inputs(data.x_train, settings.dtype)
+    t_train = problem.targets(data.y_train, settings.dtype)
+    x_test = problem.inputs(data.x_test, settings.dtype)
+    batches = batch_indices(batch_rng, data.n_train, settings.batch_size,
+                            settings.sampling == "with_replacement")
     grad_time = 0.0
     fidelity_time = 0.0
     evals = 0
@@ -131,8 +134,7 @@ def train(
                     reference = backprop_reference(params, x, t, log_eps, activation)
                     measured = fidelity(result.grads, reference)
                     fidelity_time += time.perf_counter() - tick
-                taken = (epoch - 1) * steps_per_epoch + step  # steps before this one
-                rate = lr * math.exp(-lr_decay * taken) if lr_decay else lr
+                rate = learning_rate(settings, (epoch - 1) * steps_per_epoch + step)
                 for key, grad in result.grads.items():
                     params[key] -= rate * grad
             batch_loss = loss(params, x, t, log_eps, activation)
@@ -158,7 +160,9 @@ def train(
 def backprop_reference(
     params: Params, x: np.ndarray, t: np.ndarray, log_eps: float, activation: str = "sigmoid"
 ) -> Params:
-    """The exact gradient in float64, whatever the run's dtype: what fidelity is measured to."""
+    """The exact gradient in float64, whatever the run's dtype: what fidelity is measured to
+    (the reference method's estimator; its gradient is exact, so it draws nothing)."""
     as64 = {key: value.astype(np.float64) for key, value in params.items()}
-    return backprop.gradient(as64, x.astype(np.float64), t.astype(np.float64), log_eps,
-                             activation)
+    reference = methods.reference()
+    estimate = reference.make_estimator(reference.Config(), 0.0, log_eps, None, activation)
+    return estimate(as64, x.astype(np.float64), t.astype(np.float64)).grads

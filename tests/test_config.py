@@ -32,8 +32,8 @@ def settings(*overrides: str):
 
 def test_defaults_are_the_seed_protocol():
     s = settings()
-    assert (s.method.name, s.dataset, s.hidden_size, s.epochs, s.steps_per_epoch) == (
-        "backprop", "mnist", 50, 100, 1)
+    assert (s.method.name, s.dataset.name, s.model.widths, s.epochs, s.steps_per_epoch) == (
+        "backprop", "mnist", (50,), 100, 1)
     assert (s.batch_size, s.lr, s.h, s.dtype, s.log_eps, s.seed) == (
         100, 0.1, 1e-4, "float64", 1e-7, 0)
     assert s.fidelity_every == 0  # backprop: nothing to compare with
@@ -42,8 +42,8 @@ def test_defaults_are_the_seed_protocol():
 def test_numerical_keys():
     s = settings("method=numerical", "method.scheme=forward", "h=1e-3", "model.hidden_size=8")
     assert isinstance(s.method, numerical.Config)
-    assert (s.method.scheme, s.method.engine, s.h, s.hidden_size) == (
-        "forward", "incremental", 1e-3, 8)
+    assert (s.method.scheme, s.method.engine, s.h, s.model.widths) == (
+        "forward", "incremental", 1e-3, (8,))
 
 
 def test_every_cli_key_is_accepted():
@@ -53,7 +53,7 @@ def test_every_cli_key_is_accepted():
                  "method.scheme=backward", "method.engine=naive")
     assert (s.epochs, s.steps_per_epoch, s.batch_size, s.lr, s.seed, s.dtype) == (
         3, 2, 7, 0.5, 4, "float32")
-    assert (s.dataset, str(s.data_dir), str(s.results_dir)) == ("mnist_subset", "/tmp/x", "/tmp/r")
+    assert (s.dataset.name, s.data_dir, s.results_dir) == ("mnist_subset", "/tmp/x", "/tmp/r")
 
 
 def test_mistyped_key_is_rejected():
@@ -97,7 +97,7 @@ def test_wrong_type_is_rejected():
         ("model.init=xavier", "model.init: unknown 'xavier'; allowed: seed, he, normal"),
         ("model.init=normal model.init_std=0", "model.init_std: must be a finite number > 0"),
         ("lr_schedule=cosine", "lr_schedule: unknown 'cosine'; allowed: constant, exp_decay"),
-        ("lr_schedule=exp_decay", "lr_decay: must be a finite number > 0"),
+        ("lr_schedule=exp_decay", "lr_decay: must be given with lr_schedule=exp_decay"),
         ("lr_schedule=exp_decay lr_decay=-1", "lr_decay: must be a finite number > 0"),
         ("lr_decay=1e-4", "lr_decay: only with lr_schedule=exp_decay"),
         ("sampling=bootstrap", "sampling: unknown 'bootstrap'"),
@@ -111,9 +111,10 @@ def test_range_checks(override, message):
 def test_network_keys_become_settings():
     s = settings("model.hidden_sizes=[64,32]", "model.activation=relu", "model.init=he",
                  "method=numerical", "method.engine=naive")
-    assert (s.widths, s.hidden_size, s.activation, s.init) == ((64, 32), 64, "relu", "he")
-    assert settings().widths == (50,) and settings("model.hidden_size=7").widths == (7,)
-    assert settings("model.hidden_sizes=[7]").hidden_sizes == ()  # one layer: the shorthand
+    assert (s.model.widths, s.model.activation, s.model.init) == ((64, 32), "relu", "he")
+    assert settings().model.widths == (50,)
+    assert settings("model.hidden_size=7").model.widths == (7,)
+    assert settings("model.hidden_sizes=[7]").model.widths == (7,)
 
 
 EXPECTED_JOBS = {"seed_table": 11, "h_scan": 31, "batch_scan": 18, "epochs_scan": 21,
@@ -173,8 +174,9 @@ def test_the_published_sweeps_set_the_publications_protocols():
     with initialize(version_base="1.3", config_path="../conf"):
         dlfs = settings_from(compose("config", overrides=["+sweep=dlfs", "method=numerical"]))
         baydin = settings_from(compose("config", overrides=["+sweep=baydin2022"]))
-    assert (dlfs.widths, dlfs.init, dlfs.init_std, dlfs.with_replacement) == (
-        (50,), "normal", 0.01, True)
+    assert (dlfs.model.widths, dlfs.model.init, dlfs.model.init_std, dlfs.sampling) == (
+        (50,), "normal", 0.01, "with_replacement")
     assert (dlfs.epochs * dlfs.steps_per_epoch, dlfs.batch_size, dlfs.lr) == (10_000, 100, 0.1)
-    assert (baydin.widths, baydin.activation, baydin.batch_size) == ((1024, 1024), "relu", 64)
+    assert (baydin.model.widths, baydin.model.activation, baydin.batch_size) == (
+        (1024, 1024), "relu", 64)
     assert (baydin.lr, baydin.lr_decay) == (2e-4, 1e-4)

@@ -18,22 +18,23 @@ import pandas as pd
 import pytest
 
 from mlpbench import report, results
-from mlpbench.config import RunSettings
 from mlpbench.methods import backprop
 from mlpbench.run import execute
+from mlpbench.settings import RunConfig
+from tests.run_settings import run_settings
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["dataset=mnist_subset", "model.hidden_size=4", "batch_size=40", "progress=false"]
 SLOW = [*TINY, "method=numerical", "method.engine=naive", "epochs=6"]  # about 1.5 s a run
 
 
-def settings(results_dir: Path, **changes) -> RunSettings:
+def settings(results_dir: Path, **changes) -> RunConfig:
     base = dict(
         method=backprop.Config(), dataset="mnist_subset", download=False, hidden_size=4,
         epochs=3, steps_per_epoch=1, batch_size=20, lr=0.1, h=1e-4, seed=0, dtype="float64",
         log_eps=1e-7, data_dir=None, results_dir=results_dir, progress=False,
     )
-    return RunSettings(**{**base, **changes})
+    return run_settings(**{**base, **changes})
 
 
 def start(*args: str, log: Path, new_session: bool = False) -> subprocess.Popen:

@@ -16,23 +16,24 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlpbench import results
-from mlpbench.config import RunSettings
 from mlpbench.errors import ResultsError
 from mlpbench.methods import backprop, numerical
 from mlpbench.report.__main__ import EXIT_BAD_FILES
 from mlpbench.report.__main__ import main as report_main
 from mlpbench.run import execute
+from mlpbench.settings import RunConfig
+from tests.run_settings import run_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def settings(tmp_path: Path, **changes) -> RunSettings:
+def settings(tmp_path: Path, **changes) -> RunConfig:
     base = dict(
         method=backprop.Config(), dataset="mnist_subset", download=False, hidden_size=4,
         epochs=3, steps_per_epoch=1, batch_size=20, lr=0.1, h=1e-4, seed=0, dtype="float64",
         log_eps=1e-7, data_dir=None, results_dir=tmp_path / "results", progress=False,
     )
-    return RunSettings(**{**base, **changes})
+    return run_settings(**{**base, **changes})
 
 
 def committed(tmp_path: Path) -> pd.DataFrame:

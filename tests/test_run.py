@@ -9,20 +9,21 @@ import pandas as pd
 import pytest
 
 from mlpbench import results
-from mlpbench.config import RunSettings
 from mlpbench.methods import backprop, numerical
 from mlpbench.run import execute, result_config
+from mlpbench.settings import RunConfig
+from tests.run_settings import run_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def settings(tmp_path, **changes) -> RunSettings:
+def settings(tmp_path, **changes) -> RunConfig:
     base = dict(
         method=backprop.Config(), dataset="mnist_subset", download=False, hidden_size=4,
         epochs=5, steps_per_epoch=2, batch_size=30, lr=0.1, h=1e-4, seed=1, dtype="float64",
         log_eps=1e-7, data_dir=None, results_dir=tmp_path / "results", progress=False,
     )
-    return RunSettings(**{**base, **changes})
+    return run_settings(**{**base, **changes})
 
 
 def test_same_seed_gives_identical_run(tmp_path):

@@ -13,16 +13,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlpbench import methods, problem, results, run
-from mlpbench.config import RunSettings
 from mlpbench.data import Dataset
 from mlpbench.methods import backprop, numerical, spsa
 from mlpbench.model import param_count
 from mlpbench.run import execute
+from mlpbench.settings import RunConfig
+from tests.run_settings import run_settings
 
 HIDDEN, BATCH = 4, 30
 
 
-def settings(tmp_path: Path, **changes: object) -> RunSettings:
+def settings(tmp_path: Path, **changes: object) -> RunConfig:
     """A run of a 784-4-10 network, one step: milliseconds for every method."""
     base = dict(
         method=backprop.Config(), dataset="mnist_subset", download=False, hidden_size=HIDDEN,
@@ -30,7 +31,7 @@ def settings(tmp_path: Path, **changes: object) -> RunSettings:
         dtype="float64", log_eps=1e-7, data_dir=None, results_dir=tmp_path / "results",
         progress=False,
     )
-    return RunSettings(**{**base, **changes})
+    return run_settings(**{**base, **changes})
 
 
 def method_config(name: str) -> object:
@@ -111,7 +112,7 @@ def test_traced_peak_counts_what_is_allocated_inside_and_leaves_tracing_as_found
 def test_numba_kernels_allocations_are_traced():
     """numba's runtime allocates through Python's raw allocator, which tracemalloc hooks, so
     the incremental engine's arrays are in its figure (the docstrings rely on this)."""
-    from mlpbench.methods._incremental import distinct_values
+    from mlpbench.methods.incremental.grouping import distinct_values
 
     x = np.zeros((2, 50_000))
     x[:, ::2] = np.arange(25_000)  # 25,000 nonzero pixels per sample: ~800 KB of index arrays

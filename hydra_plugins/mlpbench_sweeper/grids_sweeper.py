@@ -138,11 +138,12 @@ class GridsSweeper(BasicSweeper):
         if self.dry_run:
             return
         for results_dir in dict.fromkeys(s.results_dir for s in settings):
-            ensure_writable(results_dir)
+            ensure_writable(Path(results_dir))
         for dataset, data_dir, download in dict.fromkeys(
-            (s.dataset, s.data_dir, s.download) for s in settings
+            (s.dataset.name, s.data_dir, s.dataset.download) for s in settings
         ):
-            load_dataset(dataset, data_dir, download=download)  # a fallback warns here, once
+            # a fallback warns here, once
+            load_dataset(dataset, Path(data_dir) if data_dir else None, download=download)
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         """Already done for the whole sweep in ``split_arguments``."""

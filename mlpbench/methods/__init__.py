@@ -1,9 +1,10 @@
-"""Registry of gradient methods: every module here that defines ``NAME`` is a method.
+"""Registry of gradient methods: every ``GradientMethod`` subclass defined in a module here.
 
-Adding a method means adding one module (see ``base.py`` for the ``GradientMethod`` protocol it
-satisfies) and one ``conf/method/NAME.yaml``; the registry finds the module, and
-``config.register_configs`` hands its ``Config`` to Hydra's ConfigStore so that the yaml is
-type-checked.
+Adding a method means adding one module with one subclass of ``base.GradientMethod`` (README,
+"Adding a method"); the registry finds it, and ``config.register_configs`` hands its ``Config``
+to Hydra's ConfigStore as ``method=NAME``. Only the method modules are imported: helper modules
+(named ``_*``) and engine packages (``incremental``, whose kernels load numba) are imported by a
+method when it builds an estimator, so a command that never computes one never loads them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import dataclasses
 import importlib
 import pkgutil
 from functools import cache
-from types import ModuleType
 from typing import Any
 
 from mlpbench.errors import ConfigError
@@ -27,39 +27,71 @@ from mlpbench.methods.base import (
 )
 
 __all__ = [
-    "DEFAULT_H", "DEFAULT_LR", "REFERENCE", "Estimator", "GradientMethod", "GradientResult",
-    "MethodLabels", "available", "get", "labels", "options_text",
+    "DEFAULT_H", "DEFAULT_LR", "Estimator", "GradientMethod", "GradientResult",
+    "MethodLabels", "available", "get", "labels", "options_text", "reference", "register",
+    "unregister",
 ]
 
-REFERENCE = "backprop"
-"""The method every other one is measured against: its gradient is exact."""
+_registered: dict[str, GradientMethod] = {}
+"""Methods defined outside this package, added by ``register``."""
 
 
 @cache
-def available() -> dict[str, GradientMethod]:
-    """All method modules in this package, keyed by their ``NAME``.
+def _discovered() -> dict[str, GradientMethod]:
+    """One instance of every ``GradientMethod`` subclass defined in this package's modules.
 
-    A module that defines ``NAME`` but not the rest of ``GradientMethod`` is a bug, reported
-    here by name rather than later as an AttributeError in the middle of a run.
+    A subclass that lacks a required member is a bug, reported here by name rather than later
+    as an AttributeError in the middle of a run.
     """
     found: dict[str, GradientMethod] = {}
     for info in pkgutil.iter_modules(__path__):
-        module: ModuleType = importlib.import_module(f"{__name__}.{info.name}")
-        if not hasattr(module, "NAME"):
-            continue  # a helper module (base, _directions, _incremental)
-        missing = missing_members(module)
-        if missing:
-            raise TypeError(f"method module {module.__name__} lacks {', '.join(missing)}")
-        found[module.NAME] = module
-    return dict(sorted(found.items()))
+        if info.ispkg or info.name.startswith("_") or info.name == "base":
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for value in vars(module).values():
+            if (isinstance(value, type) and issubclass(value, GradientMethod)
+                    and value is not GradientMethod and value.__module__ == module.__name__):
+                found[value.NAME if hasattr(value, "NAME") else value.__name__] = _checked(value)
+    return found
+
+
+def _checked(method: type[GradientMethod]) -> GradientMethod:
+    missing = missing_members(method)
+    if missing:
+        raise TypeError(f"method {method.__module__}.{method.__name__} lacks "
+                        f"{', '.join(missing)}")
+    return method()
+
+
+def register(method: type[GradientMethod]) -> type[GradientMethod]:
+    """Add a method defined outside this package (usable as a class decorator)."""
+    _registered[method.NAME] = _checked(method)
+    return method
+
+
+def unregister(name: str) -> None:
+    """Remove a method added by ``register``."""
+    _registered.pop(name, None)
+
+
+def available() -> dict[str, GradientMethod]:
+    """Every method, keyed by its ``NAME``, in name order."""
+    return dict(sorted({**_discovered(), **_registered}.items()))
 
 
 def get(name: str) -> GradientMethod:
-    """The module implementing ``method=name``, or a one-line error listing the choices."""
+    """The method selected by ``method=name``, or a one-line error listing the choices."""
     methods = available()
     if name not in methods:
         raise ConfigError(f"method: unknown '{name}'; allowed: {', '.join(methods)}")
     return methods[name]
+
+
+def reference() -> GradientMethod:
+    """The method whose gradient is exact, every other one's reference (its role says so)."""
+    from mlpbench.results.schemas import ROLE_REFERENCE
+
+    return next(m for m in available().values() if m.role(m.Config()) == ROLE_REFERENCE)
 
 
 LABEL_FIELDS = ("name", "scheme", "engine")
@@ -80,14 +112,16 @@ def options_text(method_cfg: Any) -> str | None:
 
 def labels(method_cfg: Any, h: float) -> tuple[MethodLabels, float | None]:
     """Result labels for a configured method: scheme, engine, options and h are null where
-    unused."""
-    module = get(method_cfg.name)
+    unused; its roles as it states them."""
+    method = get(method_cfg.name)
     return (
         MethodLabels(
-            method=module.NAME,
+            method=method.NAME,
             scheme=getattr(method_cfg, "scheme", None),
             engine=getattr(method_cfg, "engine", None),
             options=options_text(method_cfg),
+            role=method.role(method_cfg),
+            engine_role=method.engine_role(method_cfg),
         ),
-        h if module.USES_H else None,
+        h if method.USES_H else None,
     )

@@ -13,41 +13,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlpbench.methods.base import (
-    DEFAULT_H,
-    DEFAULT_LR,
     Estimator,
+    GradientMethod,
     GradientResult,
     first_layer_share,
 )
 from mlpbench.model import Params, back_through, hidden_layers, n_layers, param_keys, softmax
-
-NAME = "backprop"
-USES_H = False
+from mlpbench.results.schemas import ROLE_REFERENCE
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
-    """Schema of ``conf/method/backprop.yaml``: backprop has nothing to configure."""
+    """``method=backprop``: nothing to configure."""
 
-    name: str = NAME
-
-
-def check(cfg: Config) -> None:
-    """Nothing to check: backprop has no options."""
-
-
-def check_network(cfg: Config, hidden_sizes: tuple[int, ...], activation: str) -> None:
-    """Every network: this method needs nothing but the loss (and backprop its own pass)."""
-
-
-def default_h(cfg: Config) -> float:
-    """Unused (``USES_H`` is false): the seed's step, so settings always hold a number."""
-    return DEFAULT_H
-
-
-def default_lr(cfg: Config) -> float:
-    """The seed's learning rate, 0.1."""
-    return DEFAULT_LR
+    name: str = "backprop"
 
 
 def forward_pass(
@@ -82,19 +61,28 @@ def gradient(
     return {key: grads[key] for key in param_keys(params)}
 
 
-def forward_passes(cfg: Config, sizes: tuple[int, ...]) -> float:
-    """The forward pass, then per layer the weight gradient's product and (but for the first
-    layer) the product carrying the gradient back: 3 - first_layer_share, 2.01 for 784-50-10."""
-    return 3 - first_layer_share(sizes)
+class Backprop(GradientMethod):
+    """The exact gradient, every other method's reference."""
 
+    NAME = "backprop"
+    Config = Config
 
-def make_estimator(
-    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None,
-    activation: str = "sigmoid",
-) -> Estimator:
-    """Backprop evaluates the loss's forward pass once per step (plus one backward pass)."""
+    def role(self, cfg: Config) -> str:
+        return ROLE_REFERENCE
 
-    def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
-        return GradientResult(gradient(params, x, t, log_eps, activation), loss_evals=1)
+    def forward_passes(self, cfg: Config, sizes: tuple[int, ...]) -> float:
+        """The forward pass, then per layer the weight gradient's product and (but for the
+        first layer) the product carrying the gradient back: 3 - first_layer_share, 2.01 for
+        784-50-10."""
+        return 3 - first_layer_share(sizes)
 
-    return estimate
+    def make_estimator(
+        self, cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None,
+        activation: str = "sigmoid",
+    ) -> Estimator:
+        """Backprop evaluates the loss's forward pass once per step (plus one backward pass)."""
+
+        def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
+            return GradientResult(gradient(params, x, t, log_eps, activation), loss_evals=1)
+
+        return estimate

@@ -22,32 +22,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlpbench.methods import _directions
-from mlpbench.methods.base import Estimator, GradientResult, first_layer_share
+from mlpbench.methods.base import Estimator, GradientMethod, GradientResult, first_layer_share
 from mlpbench.model import Params
 
-NAME = "es"
-USES_H = True
 
-
-@dataclass
+@dataclass(frozen=True)
 class Config:
-    """Schema of ``conf/method/es.yaml``; sigma is the top-level ``h``."""
+    """``method=es``; sigma is the top-level ``h``."""
 
-    name: str = NAME
-    population: int = 10
-    rank_shaping: bool = False
-    noise: str = "table"
-
-
-def default_h(cfg: Config) -> float:
-    """sigma = 1e-2: a smoothing radius, larger than a finite-difference step."""
-    return 1e-2
-
-
-def default_lr(cfg: Config) -> float:
-    """0.1 on raw losses (as SPSA with 10 or more directions); 0.003 with rank shaping, whose
-    estimate is scaled by ranks, not by the loss (measured, README "Gradient methods")."""
-    return 0.003 if cfg.rank_shaping else _directions.learning_rate(cfg.population)
+    name: str = "es"
+    population: int = 10  # antithetic pairs per step; two loss evaluations each
+    rank_shaping: bool = False  # true: centred ranks of the 2 x population losses, not losses
+    noise: str = "table"  # table (Salimans et al.'s shared noise, drawn once per run) | fresh
 
 
 def centred_ranks(values: np.ndarray) -> np.ndarray:
@@ -57,40 +43,50 @@ def centred_ranks(values: np.ndarray) -> np.ndarray:
     return ranks / max(values.size - 1, 1) - 0.5
 
 
-def check(cfg: Config) -> None:
-    """Raise ``ConfigError`` naming the first option out of range."""
-    _directions.check_count("method.population", cfg.population)
-    _directions.check_noise("method.noise", cfg.noise)
+class EvolutionStrategies(GradientMethod):
+    """Evolution strategies: antithetic Gaussian pairs, sigma = h."""
 
+    NAME = "es"
+    Config = Config
+    USES_H = True
 
-def check_network(cfg: Config, hidden_sizes: tuple[int, ...], activation: str) -> None:
-    """Every network: this method needs nothing but the loss (and backprop its own pass)."""
+    def default_h(self, cfg: Config) -> float:
+        """sigma = 1e-2: a smoothing radius, larger than a finite-difference step."""
+        return 1e-2
 
+    def default_lr(self, cfg: Config) -> float:
+        """0.1 on raw losses (as SPSA with 10 or more directions); 0.003 with rank shaping, whose
+        estimate is scaled by ranks, not by the loss (measured, README "Gradient methods")."""
+        return 0.003 if cfg.rank_shaping else _directions.learning_rate(cfg.population)
 
-def forward_passes(cfg: Config, sizes: tuple[int, ...]) -> float:
-    """x W1 once for the population, then per pair x Z1 and the rest of the network twice:
-    s + n (2 - s) with s the first layer's share (11.1 for 10 pairs on 784-50-10, against
-    the 2n = 20 of evaluating every loss whole)."""
-    share = first_layer_share(sizes)
-    return share + cfg.population * (2 - share)
+    def check(self, cfg: Config) -> None:
+        """Raise ``ConfigError`` naming the first option out of range."""
+        _directions.check_count("method.population", cfg.population)
+        _directions.check_noise("method.noise", cfg.noise)
 
+    def forward_passes(self, cfg: Config, sizes: tuple[int, ...]) -> float:
+        """x W1 once for the population, then per pair x Z1 and the rest of the network twice:
+        s + n (2 - s) with s the first layer's share (11.1 for 10 pairs on 784-50-10, against
+        the 2n = 20 of evaluating every loss whole)."""
+        share = first_layer_share(sizes)
+        return share + cfg.population * (2 - share)
 
-def make_estimator(
-    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None,
-    activation: str = "sigmoid",
-) -> Estimator:
-    """Check the options and bind them, sigma and the run's random stream."""
-    check(cfg)
-    stream = rng if rng is not None else np.random.default_rng()
-    direction = _directions.sampler(cfg.noise, "gaussian", stream)
+    def make_estimator(
+        self, cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None,
+        activation: str = "sigmoid",
+    ) -> Estimator:
+        """Check the options and bind them, sigma and the run's random stream."""
+        self.check(cfg)
+        stream = rng if rng is not None else np.random.default_rng()
+        direction = _directions.sampler(cfg.noise, "gaussian", stream)
 
-    def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
-        noise = [direction(params) for _ in range(cfg.population)]
-        losses = _directions.losses_along(params, noise, h, x, t, log_eps, activation)
-        utility = centred_ranks(losses.ravel()).reshape(losses.shape) if cfg.rank_shaping \
-            else losses
-        slopes = list(utility[:, 0] - utility[:, 1])
-        grads = _directions.combine(slopes, noise, 1 / (2 * cfg.population * h))
-        return GradientResult(grads, loss_evals=2 * cfg.population)
+        def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
+            noise = [direction(params) for _ in range(cfg.population)]
+            losses = _directions.losses_along(params, noise, h, x, t, log_eps, activation)
+            utility = centred_ranks(losses.ravel()).reshape(losses.shape) if cfg.rank_shaping \
+                else losses
+            slopes = list(utility[:, 0] - utility[:, 1])
+            grads = _directions.combine(slopes, noise, 1 / (2 * cfg.population * h))
+            return GradientResult(grads, loss_evals=2 * cfg.population)
 
-    return estimate
+        return estimate

@@ -32,25 +32,23 @@ import numpy as np
 
 from mlpbench.errors import ConfigError
 from mlpbench.methods import _directions, backprop
-from mlpbench.methods.base import DEFAULT_H, Estimator, GradientResult, first_layer_share
+from mlpbench.methods.base import Estimator, GradientMethod, GradientResult, first_layer_share
 from mlpbench.model import Params, back_through, loss_value, n_layers
 
-NAME = "forward_gradient"
-USES_H = False
 JVPS = ("dual", "complex_step")
 COMPLEX_STEP = 1e-20
 """The imaginary step of ``jvp=complex_step``: small enough that its O(s^2) error is far below
 rounding, large enough to stay a normal number in float32 as well."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
-    """Schema of ``conf/method/forward_gradient.yaml``."""
+    """``method=forward_gradient``."""
 
-    name: str = NAME
-    directions: int = 1
-    jvp: str = "dual"
-    noise: str = "table"
+    name: str = "forward_gradient"
+    directions: int = 1  # directions averaged per step; one forward-mode pass each
+    jvp: str = "dual"  # dual (forward mode, tangents beside activations) | complex_step
+    noise: str = "table"  # table (slices of a Gaussian table drawn once per run) | fresh
 
 
 def complex_step_derivative(
@@ -105,61 +103,55 @@ def directional_derivative(
     return dual_derivative(params, v, primal(params, x, t, log_eps, activation), activation)
 
 
-def default_h(cfg: Config) -> float:
-    """Unused (``USES_H`` is false): the seed's step, so settings always hold a number."""
-    return DEFAULT_H
+class ForwardGradient(GradientMethod):
+    """(grad L . v) v for Gaussian v, the derivative by forward mode."""
 
+    NAME = "forward_gradient"
+    Config = Config
 
-def default_lr(cfg: Config) -> float:
-    """0.1, or 0.03 for one direction (see ``_directions.learning_rate``)."""
-    return _directions.learning_rate(cfg.directions)
+    def default_lr(self, cfg: Config) -> float:
+        """0.1, or 0.03 for one direction (see ``_directions.learning_rate``)."""
+        return _directions.learning_rate(cfg.directions)
 
+    def check(self, cfg: Config) -> None:
+        """Raise ``ConfigError`` naming the first option out of range."""
+        _directions.check_count("method.directions", cfg.directions)
+        if cfg.jvp not in JVPS:
+            raise ConfigError(f"method.jvp: unknown '{cfg.jvp}'; allowed: {', '.join(JVPS)}")
+        _directions.check_noise("method.noise", cfg.noise)
 
-def check(cfg: Config) -> None:
-    """Raise ``ConfigError`` naming the first option out of range."""
-    _directions.check_count("method.directions", cfg.directions)
-    if cfg.jvp not in JVPS:
-        raise ConfigError(f"method.jvp: unknown '{cfg.jvp}'; allowed: {', '.join(JVPS)}")
-    _directions.check_noise("method.noise", cfg.noise)
-
-
-def check_network(cfg: Config, hidden_sizes: tuple[int, ...], activation: str) -> None:
-    """Every network: this method needs nothing but the loss (and backprop its own pass)."""
-
-
-def forward_passes(cfg: Config, sizes: tuple[int, ...]) -> float:
-    """``dual``: the primal pass once, then per direction the first layer's tangent product
-    x V1 and two products for every later layer (z' W and z V), 1 + d (2 - s) with s the
-    first layer's share: backprop's 3 - s for one direction. ``complex_step``: per direction
-    one complex pass, real times complex in the first layer (2 real multiply-adds each) and
-    complex times complex after it (4): d (2 s + 4 (1 - s))."""
-    share = first_layer_share(sizes)
-    if cfg.jvp == "complex_step":
-        return cfg.directions * (2 * share + 4 * (1 - share))
-    return 1 + cfg.directions * (2 - share)
-
-
-def make_estimator(
-    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None,
-    activation: str = "sigmoid",
-) -> Estimator:
-    """Check the options and bind them and the run's random stream (h is not used)."""
-    check(cfg)
-    stream = rng if rng is not None else np.random.default_rng()
-    direction = _directions.sampler(cfg.noise, "gaussian", stream)
-
-    def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
+    def forward_passes(self, cfg: Config, sizes: tuple[int, ...]) -> float:
+        """``dual``: the primal pass once, then per direction the first layer's tangent product
+        x V1 and two products for every later layer (z' W and z V), 1 + d (2 - s) with s the
+        first layer's share: backprop's 3 - s for one direction. ``complex_step``: per direction
+        one complex pass, real times complex in the first layer (2 real multiply-adds each) and
+        complex times complex after it (4): d (2 s + 4 (1 - s))."""
+        share = first_layer_share(sizes)
         if cfg.jvp == "complex_step":
-            def slope(v: Params) -> float:
-                return complex_step_derivative(params, v, x, t, log_eps, activation)
-        else:
-            state = primal(params, x, t, log_eps, activation)
+            return cfg.directions * (2 * share + 4 * (1 - share))
+        return 1 + cfg.directions * (2 - share)
 
-            def slope(v: Params) -> float:
-                return dual_derivative(params, v, state, activation)
+    def make_estimator(
+        self, cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None,
+        activation: str = "sigmoid",
+    ) -> Estimator:
+        """Check the options and bind them and the run's random stream (h is not used)."""
+        self.check(cfg)
+        stream = rng if rng is not None else np.random.default_rng()
+        direction = _directions.sampler(cfg.noise, "gaussian", stream)
 
-        grads = _directions.averaged(
-            params, cfg.directions, lambda: direction(params), slope)
-        return GradientResult(grads, loss_evals=cfg.directions)
+        def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
+            if cfg.jvp == "complex_step":
+                def slope(v: Params) -> float:
+                    return complex_step_derivative(params, v, x, t, log_eps, activation)
+            else:
+                state = primal(params, x, t, log_eps, activation)
 
-    return estimate
+                def slope(v: Params) -> float:
+                    return dual_derivative(params, v, state, activation)
+
+            grads = _directions.averaged(
+                params, cfg.directions, lambda: direction(params), slope)
+            return GradientResult(grads, loss_evals=cfg.directions)
+
+        return estimate

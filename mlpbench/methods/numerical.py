@@ -15,7 +15,7 @@ Five schemes, one parameter element at a time, with the top-level step h:
 Two engines compute the same perturbed losses, so the same gradient to rounding:
 
 - ``engine=incremental`` (default) evaluates each perturbed loss from the unperturbed
-  activations plus what the one moved parameter changes (see ``_incremental``);
+  activations plus what the one moved parameter changes (see ``incremental``);
 - ``engine=naive`` is the seed's algorithm: for every element of W1, b1, W2, b2 in turn it
   copies the parameter, moves that one element by h and runs the full forward pass on the
   batch (for ``complex_step``, copies every parameter to complex arrays and moves the element
@@ -35,51 +35,34 @@ from threadpoolctl import threadpool_limits
 from mlpbench.errors import ConfigError
 from mlpbench.methods.base import (
     DEFAULT_H,
-    DEFAULT_LR,
     Estimator,
+    GradientMethod,
     GradientResult,
     first_layer_share,
 )
 from mlpbench.model import Params, loss, loss_value, n_layers, param_count, param_keys
+from mlpbench.results.schemas import (
+    ENGINE_ROLE_FAST,
+    ENGINE_ROLE_SEED_LOOP,
+    ROLE_SEED_KIND,
+)
 
-NAME = "numerical"
-USES_H = True
-SCHEMES = ("central", "forward", "backward", "richardson", "complex_step")
+PLAIN_SCHEMES = ("central", "forward", "backward")
+"""The post's kind of finite differences."""
+SCHEMES = (*PLAIN_SCHEMES, "richardson", "complex_step")
 ENGINES = ("incremental", "naive")
 INCREMENTAL, NAIVE = ENGINES
 COMPLEX_STEP_H = 1e-20
 """The complex step's default h: far below any cancellation, far above underflow."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
-    """Schema of ``conf/method/numerical.yaml``; the step ``h`` is the top-level key."""
+    """``method=numerical``; the step ``h`` is the top-level key."""
 
-    name: str = NAME
-    scheme: str = "central"
-    engine: str = "incremental"
-
-
-def default_h(cfg: Config) -> float:
-    """The step h for ``cfg`` when the user sets none: 1e-20 for the complex step, else 1e-4."""
-    return COMPLEX_STEP_H if cfg.scheme == "complex_step" else DEFAULT_H
-
-
-def default_lr(cfg: Config) -> float:
-    """The seed's learning rate, 0.1, for every scheme and engine."""
-    return DEFAULT_LR
-
-
-def forward_passes(cfg: Config, sizes: tuple[int, ...]) -> float:
-    """The loss evaluations of the scheme, as the naive loop makes them: P + 1 one-sided, 2P
-    central, 4P Richardson, P complex ones for the complex step (2 real multiply-adds per
-    product in the first layer, 4 after it). The incremental engine computes the same
-    differences without re-running what a move leaves unchanged; how far below this count it
-    gets is what the cost table shows."""
-    p = sum(a * b + b for a, b in pairwise(sizes))
-    share = first_layer_share(sizes)
-    return {"central": 2.0 * p, "forward": p + 1.0, "backward": p + 1.0,
-            "richardson": 4.0 * p, "complex_step": p * (2 * share + 4 * (1 - share))}[cfg.scheme]
+    name: str = "numerical"
+    scheme: str = "central"  # central | forward | backward | richardson | complex_step
+    engine: str = "incremental"  # incremental | naive: the seed's loop (copy, perturb, pass)
 
 
 def loss_with_moved(
@@ -144,12 +127,12 @@ def gradient(
     Richardson is two central gradients, at h and h/2, combined here for both engines; every
     other scheme is the engine's own. The incremental engine is the compiled one-layer engine
     for the seed's kind of network (one sigmoid hidden layer) and the NumPy one of
-    ``_incremental_deep`` for every other; the naive loop covers every network.
+    ``incremental.deep`` for every other; the naive loop covers every network.
     """
     if engine == INCREMENTAL and seeds_kind(n_layers(params) - 1, activation):
-        from mlpbench.methods._incremental import incremental_gradient as compute
+        from mlpbench.methods.incremental.driver import incremental_gradient as compute
     elif engine == INCREMENTAL:
-        from mlpbench.methods._incremental_deep import deep_incremental_gradient
+        from mlpbench.methods.incremental.deep import deep_incremental_gradient
 
         compute = partial(deep_incremental_gradient, activation=activation)
     else:
@@ -199,35 +182,62 @@ def naive_gradient(
     return GradientResult(grads, loss_evals=evals)
 
 
-def check(cfg: Config) -> None:
-    """Raise ``ConfigError`` naming ``method.scheme`` or ``method.engine`` when unknown."""
-    if cfg.scheme not in SCHEMES:
-        raise ConfigError(
-            f"method.scheme: unknown '{cfg.scheme}'; allowed: {', '.join(SCHEMES)}"
-        )
-    if cfg.engine not in ENGINES:
-        raise ConfigError(
-            f"method.engine: unknown '{cfg.engine}'; allowed: {', '.join(ENGINES)}"
-        )
+class Numerical(GradientMethod):
+    """Finite differences of the training loss, one parameter at a time, by either engine."""
 
+    NAME = "numerical"
+    Config = Config
+    USES_H = True
 
-def check_network(cfg: Config, hidden_sizes: tuple[int, ...], activation: str) -> None:
-    """Both engines and every scheme compute every network."""
+    def default_h(self, cfg: Config) -> float:
+        """The step h for ``cfg`` when the user sets none: 1e-20 for the complex step, else 1e-4."""
+        return COMPLEX_STEP_H if cfg.scheme == "complex_step" else DEFAULT_H
 
+    def check(self, cfg: Config) -> None:
+        """Raise ``ConfigError`` naming ``method.scheme`` or ``method.engine`` when unknown."""
+        if cfg.scheme not in SCHEMES:
+            raise ConfigError(
+                f"method.scheme: unknown '{cfg.scheme}'; allowed: {', '.join(SCHEMES)}"
+            )
+        if cfg.engine not in ENGINES:
+            raise ConfigError(
+                f"method.engine: unknown '{cfg.engine}'; allowed: {', '.join(ENGINES)}"
+            )
 
-def make_estimator(
-    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None,
-    activation: str = "sigmoid",
-) -> Estimator:
-    """Check scheme and engine, then bind them with h to the chosen engine."""
-    check(cfg)
-    if cfg.engine == INCREMENTAL:
-        from mlpbench.methods._incremental import warm_up
+    def role(self, cfg: Config) -> str | None:
+        """The post's kind of gradient: its plain differences, central, forward or backward."""
+        return ROLE_SEED_KIND if cfg.scheme in PLAIN_SCHEMES else None
 
-        warm_up()  # compile (or load from cache) now, outside any timed region
+    def engine_role(self, cfg: Config) -> str:
+        """The naive engine is the post's loop; the incremental one computes the same
+        differences fast."""
+        return ENGINE_ROLE_SEED_LOOP if cfg.engine == NAIVE else ENGINE_ROLE_FAST
 
-    def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
-        return gradient(params, x, t, h=h, scheme=cfg.scheme, log_eps=log_eps, engine=cfg.engine,
-                        activation=activation)
+    def forward_passes(self, cfg: Config, sizes: tuple[int, ...]) -> float:
+        """The loss evaluations of the scheme, as the naive loop makes them: P + 1 one-sided, 2P
+        central, 4P Richardson, P complex ones for the complex step (2 real multiply-adds per
+        product in the first layer, 4 after it). The incremental engine computes the same
+        differences without re-running what a move leaves unchanged; how far below this count it
+        gets is what the cost table shows."""
+        p = sum(a * b + b for a, b in pairwise(sizes))
+        share = first_layer_share(sizes)
+        return {"central": 2.0 * p, "forward": p + 1.0, "backward": p + 1.0,
+                "richardson": 4.0 * p,
+                "complex_step": p * (2 * share + 4 * (1 - share))}[cfg.scheme]
 
-    return estimate
+    def make_estimator(
+        self, cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None,
+        activation: str = "sigmoid",
+    ) -> Estimator:
+        """Check scheme and engine, then bind them with h to the chosen engine."""
+        self.check(cfg)
+        if cfg.engine == INCREMENTAL:
+            from mlpbench.methods.incremental.driver import warm_up
+
+            warm_up()  # compile (or load from cache) now, outside any timed region
+
+        def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
+            return gradient(params, x, t, h=h, scheme=cfg.scheme, log_eps=log_eps,
+                            engine=cfg.engine, activation=activation)
+
+        return estimate

@@ -28,73 +28,70 @@ import numpy as np
 
 from mlpbench.errors import ConfigError
 from mlpbench.methods import _directions
-from mlpbench.methods.base import Estimator, GradientResult
+from mlpbench.methods.base import Estimator, GradientMethod, GradientResult
 from mlpbench.model import Params
 
-NAME = "spsa"
-USES_H = True
 
-
-@dataclass
+@dataclass(frozen=True)
 class Config:
-    """Schema of ``conf/method/spsa.yaml``; the perturbation size is the top-level ``h``."""
+    """``method=spsa``; the perturbation size is the top-level ``h``."""
 
-    name: str = NAME
-    directions: int = 1
-    distribution: str = "rademacher"
-    noise: str = "fresh"
-
-
-def default_h(cfg: Config) -> float:
-    """MeZO's perturbation size, 1e-3."""
-    return 1e-3
+    name: str = "spsa"
+    directions: int = 1  # directions averaged per step; two loss evaluations each
+    distribution: str = "rademacher"  # rademacher (SPSA) | gaussian (MeZO)
+    noise: str = "fresh"  # fresh (drawn per direction) | table (gaussian only: a per-run table)
 
 
-def default_lr(cfg: Config) -> float:
-    """0.1, or 0.03 for one direction (see ``_directions.learning_rate``)."""
-    return _directions.learning_rate(cfg.directions)
+class Spsa(GradientMethod):
+    """SPSA (Rademacher directions) and MeZO (Gaussian ones)."""
 
+    NAME = "spsa"
+    Config = Config
+    USES_H = True
 
-def check(cfg: Config) -> None:
-    """Raise ``ConfigError`` naming the first option out of range."""
-    _directions.check_count("method.directions", cfg.directions)
-    if cfg.distribution not in _directions.DISTRIBUTIONS:
-        raise ConfigError(
-            f"method.distribution: unknown '{cfg.distribution}'; allowed: "
-            f"{', '.join(_directions.DISTRIBUTIONS)}"
-        )
-    _directions.check_noise("method.noise", cfg.noise)
-    if cfg.noise == "table" and cfg.distribution != "gaussian":
-        raise ConfigError("method.noise: 'table' holds Gaussian noise; allowed with "
-                          "method.distribution=gaussian only (rademacher signs are cheap to draw)")
+    def default_h(self, cfg: Config) -> float:
+        """MeZO's perturbation size, 1e-3."""
+        return 1e-3
 
+    def default_lr(self, cfg: Config) -> float:
+        """0.1, or 0.03 for one direction (see ``_directions.learning_rate``)."""
+        return _directions.learning_rate(cfg.directions)
 
-def check_network(cfg: Config, hidden_sizes: tuple[int, ...], activation: str) -> None:
-    """Every network: this method needs nothing but the loss (and backprop its own pass)."""
+    def check(self, cfg: Config) -> None:
+        """Raise ``ConfigError`` naming the first option out of range."""
+        _directions.check_count("method.directions", cfg.directions)
+        if cfg.distribution not in _directions.DISTRIBUTIONS:
+            raise ConfigError(
+                f"method.distribution: unknown '{cfg.distribution}'; allowed: "
+                f"{', '.join(_directions.DISTRIBUTIONS)}"
+            )
+        _directions.check_noise("method.noise", cfg.noise)
+        if cfg.noise == "table" and cfg.distribution != "gaussian":
+            raise ConfigError("method.noise: 'table' holds Gaussian noise; allowed with "
+                              "method.distribution=gaussian only (rademacher signs are cheap "
+                              "to draw)")
 
+    def forward_passes(self, cfg: Config, sizes: tuple[int, ...]) -> float:
+        """Two loss evaluations per direction (``losses_along``: the first layer's products x W1
+        and x Z1, then the rest of the network twice): 2 per direction."""
+        return 2.0 * cfg.directions
 
-def forward_passes(cfg: Config, sizes: tuple[int, ...]) -> float:
-    """Two loss evaluations per direction (``losses_along``: the first layer's products x W1
-    and x Z1, then the rest of the network twice): 2 per direction."""
-    return 2.0 * cfg.directions
+    def make_estimator(
+        self, cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None,
+        activation: str = "sigmoid",
+    ) -> Estimator:
+        """Check the options and bind them, h and the run's random stream."""
+        self.check(cfg)
+        stream = rng if rng is not None else np.random.default_rng()
+        direction = _directions.sampler(cfg.noise, cfg.distribution, stream)
 
+        def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
+            def slope(z: Params) -> float:
+                (plus, minus), = _directions.losses_along(params, [z], h, x, t, log_eps, activation)
+                return (plus - minus) / (2 * h)
 
-def make_estimator(
-    cfg: Config, h: float, log_eps: float, rng: np.random.Generator | None = None,
-    activation: str = "sigmoid",
-) -> Estimator:
-    """Check the options and bind them, h and the run's random stream."""
-    check(cfg)
-    stream = rng if rng is not None else np.random.default_rng()
-    direction = _directions.sampler(cfg.noise, cfg.distribution, stream)
+            grads = _directions.averaged(
+                params, cfg.directions, lambda: direction(params), slope)
+            return GradientResult(grads, loss_evals=2 * cfg.directions)
 
-    def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
-        def slope(z: Params) -> float:
-            (plus, minus), = _directions.losses_along(params, [z], h, x, t, log_eps, activation)
-            return (plus - minus) / (2 * h)
-
-        grads = _directions.averaged(
-            params, cfg.directions, lambda: direction(params), slope)
-        return GradientResult(grads, loss_evals=2 * cfg.directions)
-
-    return estimate
+        return estimate

@@ -10,32 +10,22 @@ from typing import Any
 
 import pandas as pd
 
+from mlpbench import results, settings
 from mlpbench.report.describe import NETWORK_KEYS, network_text
 from mlpbench.report.format import format_h, format_value, is_missing
 
-GROUP_KEYS: tuple[str, ...] = (
-    "method", "scheme", "engine", "h", "options", "dataset", "hidden_size", "hidden_sizes",
-    "activation", "init", "init_std", "batch_size", "lr", "lr_schedule", "lr_decay", "sampling",
-    "epochs", "steps_per_epoch", "dtype", "log_eps",
-)
+GROUP_KEYS: tuple[str, ...] = results.GROUP_KEYS
 """Runs that agree on these are one configuration: they differ only in seed (one table row)."""
 
-METHOD_KEYS: tuple[str, ...] = ("method", "scheme", "engine", "h", "options")
+METHOD_KEYS: tuple[str, ...] = results.METHOD_KEYS
 """The keys that name a gradient method; the others describe the protocol. ``options`` holds a
-method's own settings ("directions=10, distribution=gaussian"), so SPSA with 1 and with 10
-directions are two methods, never one mean."""
+method's own settings, so SPSA with 1 and with 10 directions are two methods, never one mean."""
 
-INIT_KEYS: tuple[str, ...] = (
-    "dataset", "n_train", "hidden_size", "hidden_sizes", "init", "init_std", "batch_size",
-    "sampling", "dtype",
-)
+INIT_KEYS: tuple[str, ...] = ("dataset", "n_train", *settings.columns_affecting(settings.INIT))
 """With the seed, these fix the initial weights and the batch sequence (see ``train.streams``),
 so two runs that share them and the seed saw the same init and the same batches."""
 
-SPEED_CONTEXT_KEYS: tuple[str, ...] = (
-    "dataset", "hidden_size", "hidden_sizes", "activation", "batch_size", "steps_per_epoch",
-    "dtype",
-)
+SPEED_CONTEXT_KEYS: tuple[str, ...] = ("dataset", *settings.columns_affecting(settings.WORK))
 """Runs that agree on these do the same work per step, so their speeds can be compared. Epochs
 is deliberately not among them: a short run of a slow method times it per step, and its
 full-length time is extrapolated to the longest run's epochs."""

@@ -44,7 +44,7 @@ def _by_protocol(runs: pd.DataFrame, keys: Sequence[str]) -> dict[tuple[Any, ...
     return protocols
 
 
-NETWORK_KEYS: tuple[str, ...] = ("hidden_size", *results.NETWORK_COLUMNS)
+NETWORK_KEYS: tuple[str, ...] = results.MODEL_COLUMNS
 """The columns that describe the network, in ``network_text``'s argument order."""
 
 

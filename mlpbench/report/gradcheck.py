@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mlpbench import results
+from mlpbench.model import DTYPES
 from mlpbench.report.describe import distinct, revisions_text, short_machine, time_span
 from mlpbench.report.figures import new_figure
 from mlpbench.report.format import (
@@ -45,9 +46,6 @@ the same error to the eye; a wide solid line under a dashed one keeps both visib
 
 SCHEMES: tuple[str, ...] = tuple(SCHEME_STYLE)
 """The schemes in the order the table, the panels and the legend show them."""
-
-DTYPES: tuple[str, ...] = ("float64", "float32")
-"""The dtypes in display order; a panel's round-off line needs its machine epsilon."""
 
 REFERENCE_SLOPES: tuple[tuple[int, tuple[str, ...], str], ...] = (
     (1, ("forward", "backward"), "h"),

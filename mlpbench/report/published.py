@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from mlpbench import results
 from mlpbench.report.describe import datasets_text, machines_text
 from mlpbench.report.format import format_value, is_missing, markdown, plural
 from mlpbench.report.section import Inputs, Section
@@ -41,7 +42,7 @@ def _value(row: pd.Series, key: str) -> object:
 
 def _is_baydin(row: pd.Series) -> bool:
     return (_value(row, "hidden_sizes") == "1024-1024" and _value(row, "activation") == "relu"
-            and int(row["batch_size"]) == 64 and _value(row, "lr_decay") is not None)
+            and int(row["batch_size"]) == 64 and _value(row, "lr_schedule") == "exp_decay")
 
 
 def _is_dlfs(row: pd.Series) -> bool:
@@ -50,9 +51,29 @@ def _is_dlfs(row: pd.Series) -> bool:
             and int(row["epochs"]) * int(row["steps_per_epoch"]) == 10_000)
 
 
-def _mean(runs: pd.DataFrame, method: str, column: str) -> float | None:
-    values = runs.loc[runs["method"] == method, column].dropna()
+def _mean(runs: pd.DataFrame, column: str) -> float | None:
+    values = runs[column].dropna()
     return float(values.mean()) if len(values) else None
+
+
+def _reference(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs of the exact gradient every other is measured against (``role``)."""
+    return runs[runs["role"] == results.ROLE_REFERENCE]
+
+
+def _compared(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs of the method a publication compares with the reference: every other one.
+
+    Without a reference run nothing tells the methods apart (results written before the
+    ``role`` column), so there is none.
+    """
+    reference = runs["role"] == results.ROLE_REFERENCE
+    return runs[~reference] if reference.any() else runs.iloc[:0]
+
+
+def _seed_kind(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs of the seed's kind of numerical gradient (``role``)."""
+    return runs[runs["role"] == results.ROLE_SEED_KIND]
 
 
 def _figure_text(value: float | None, digits: int = 3) -> str:
@@ -60,32 +81,34 @@ def _figure_text(value: float | None, digits: int = 3) -> str:
 
 
 def _baydin_ours(runs: pd.DataFrame) -> dict[str, str]:
-    """R (time per step / one forward pass) per method, their ratio, total time and accuracy."""
-    per_step = {m: _mean(runs, m, "grad_time_per_step_s") for m in ("forward_gradient",
-                                                                     "backprop")}
-    forward = {m: _mean(runs, m, "forward_time_s") for m in per_step}
-    r = {m: per_step[m] / forward[m] if per_step[m] and forward[m] else None for m in per_step}
-    elapsed = {m: _mean(runs, m, "elapsed_s") for m in per_step}
-    acc = {m: _mean(runs, m, "final_test_acc") for m in per_step}
-    both = r["forward_gradient"] is not None and r["backprop"] is not None
+    """R (time per step / one forward pass) of the compared method (f, forward gradient) and of
+    the reference (b, backprop), their ratio, total time and accuracy."""
+    sides = {"f": _compared(runs), "b": _reference(runs)}
+    per_step = {k: _mean(side, "grad_time_per_step_s") for k, side in sides.items()}
+    forward = {k: _mean(side, "forward_time_s") for k, side in sides.items()}
+    r = {k: per_step[k] / forward[k] if per_step[k] and forward[k] else None for k in sides}
+    elapsed = {k: _mean(side, "elapsed_s") for k, side in sides.items()}
+    acc = {k: _mean(side, "final_test_acc") for k, side in sides.items()}
+    both = r["f"] is not None and r["b"] is not None
     return {
-        "R_f (forward gradient)": _figure_text(r["forward_gradient"]),
-        "R_b (backprop)": _figure_text(r["backprop"]),
-        "R_f / R_b": _figure_text(r["forward_gradient"] / r["backprop"] if both else None),
+        "R_f (forward gradient)": _figure_text(r["f"]),
+        "R_b (backprop)": _figure_text(r["b"]),
+        "R_f / R_b": _figure_text(r["f"] / r["b"] if both else None),
         "T_f / T_b (total time)": _figure_text(
-            elapsed["forward_gradient"] / elapsed["backprop"]
-            if elapsed["forward_gradient"] and elapsed["backprop"] else None),
-        "test accuracy, forward gradient": _figure_text(acc["forward_gradient"]),
-        "test accuracy, backprop": _figure_text(acc["backprop"]),
+            elapsed["f"] / elapsed["b"] if elapsed["f"] and elapsed["b"] else None),
+        "test accuracy, forward gradient": _figure_text(acc["f"]),
+        "test accuracy, backprop": _figure_text(acc["b"]),
     }
 
 
 def _dlfs_ours(runs: pd.DataFrame) -> dict[str, str]:
+    """The reference's accuracy (backprop), and the seed's kind's (numerical) with its time."""
+    numerical = _seed_kind(runs)
     return {
-        "final test accuracy, backprop": _figure_text(_mean(runs, "backprop", "final_test_acc")),
-        "final test accuracy, numerical": _figure_text(_mean(runs, "numerical",
+        "final test accuracy, backprop": _figure_text(_mean(_reference(runs),
                                                             "final_test_acc")),
-        "training time, numerical": _seconds(_mean(runs, "numerical", "elapsed_s")),
+        "final test accuracy, numerical": _figure_text(_mean(numerical, "final_test_acc")),
+        "training time, numerical": _seconds(_mean(numerical, "elapsed_s")),
     }
 
 

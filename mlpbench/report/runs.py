@@ -257,14 +257,9 @@ def draw_paired(curves: pd.DataFrame, order: Sequence[str], colors: dict[str, st
 # The two sections.
 
 
-POST_NETWORK_COLUMNS: tuple[str, ...] = (*results.NETWORK_COLUMNS, *results.SCHEDULE_COLUMNS)
-"""Null in every run of the post's kind of network and training (one sigmoid layer, its init,
-a constant rate, distinct samples per batch)."""
-
-
 def follows_post(runs: pd.DataFrame) -> bool:
     """Whether every run trains the post's kind of network the post's way."""
-    present = [c for c in POST_NETWORK_COLUMNS if c in runs]
+    present = [c for c in results.SEED_NULL_COLUMNS if c in runs]
     return all(runs[c].isna().all() for c in present)
 
 

@@ -23,6 +23,28 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from mlpbench import settings
+
+ARROW_TYPES: dict[type, pa.DataType] = {int: pa.int64(), float: pa.float64(), str: pa.string(),
+                                        bool: pa.bool_()}
+
+METHOD_KEYS: tuple[str, ...] = ("method", "scheme", "engine", "h", "options")
+"""The columns that name a gradient method (``methods.labels``); the others describe the
+protocol. ``options`` holds a method's own settings ("directions=10, distribution=gaussian")."""
+
+DATA_FIELDS: list[pa.Field] = [
+    pa.field("dataset", pa.string()),
+    pa.field("n_train", pa.int64()),
+    pa.field("n_test", pa.int64()),
+]
+"""The data a run actually used (a fallback to the embedded subset included)."""
+
+SETTING_FIELDS: list[pa.Field] = [
+    pa.field(settings.column_name(leaf), ARROW_TYPES[settings.column_type(leaf)])
+    for leaf in settings.recorded()
+]
+"""One column per setting that results record, declared in ``mlpbench.settings``."""
+
 CONFIG_FIELDS: list[pa.Field] = [
     pa.field("run_id", pa.string()),
     pa.field("attempt_id", pa.string()),
@@ -31,25 +53,10 @@ CONFIG_FIELDS: list[pa.Field] = [
     pa.field("engine", pa.string()),
     pa.field("options", pa.string()),
     pa.field("h", pa.float64()),
-    pa.field("dataset", pa.string()),
-    pa.field("n_train", pa.int64()),
-    pa.field("n_test", pa.int64()),
-    pa.field("hidden_size", pa.int64()),
-    pa.field("batch_size", pa.int64()),
-    pa.field("lr", pa.float64()),
-    pa.field("epochs", pa.int64()),
-    pa.field("steps_per_epoch", pa.int64()),
-    pa.field("seed", pa.int64()),
-    pa.field("dtype", pa.string()),
-    pa.field("log_eps", pa.float64()),
-    pa.field("hidden_sizes", pa.string()),
-    pa.field("activation", pa.string()),
-    pa.field("init", pa.string()),
-    pa.field("init_std", pa.float64()),
-    pa.field("lr_schedule", pa.string()),
-    pa.field("lr_decay", pa.float64()),
-    pa.field("sampling", pa.string()),
+    *DATA_FIELDS,
+    *SETTING_FIELDS,
 ]
+"""What a run was asked to do and on what data: the columns its run id is the hash of."""
 
 ROLE_REFERENCE = "reference"
 """``role`` of the exact gradient every other one is measured against."""
@@ -127,20 +134,21 @@ RUNS_SCHEMA = pa.schema(
     ]
 )
 
-NETWORK_COLUMNS: tuple[str, ...] = ("hidden_sizes", "activation", "init", "init_std")
-"""The network beyond ``hidden_size``, each null for the seed's choice (one hidden layer,
-sigmoid, the seed's init, no init_std), so runs of the seed's network keep their run ids:
-``hidden_sizes`` the widths joined by "-" ("64-32") when there is more than one hidden layer,
-``activation`` when not sigmoid, ``init`` when not the seed's, ``init_std`` for init=normal."""
+MODEL_COLUMNS: tuple[str, ...] = tuple(
+    settings.column_name(leaf) for leaf in settings.recorded() if leaf.key.startswith("model."))
+"""The columns that describe the network (``hidden_size`` first)."""
 
-SCHEDULE_COLUMNS: tuple[str, ...] = ("lr_schedule", "lr_decay", "sampling")
-"""How training steps beyond lr and batch size, null for the seed's (a constant learning rate,
-distinct samples per batch): ``lr_schedule`` "exp_decay" with its ``lr_decay`` k, ``sampling``
-"with_replacement"."""
+SEED_NULL_COLUMNS: tuple[str, ...] = settings.nullable_columns()
+"""The settings columns that are null for the seed's choices (one sigmoid layer, its init, a
+constant rate, distinct samples per batch, and any setting added since), so runs of the seed's
+kind keep their run ids and are recognised as the post's kind of training."""
+
+GROUP_KEYS: tuple[str, ...] = (*METHOD_KEYS, "dataset", *settings.group_columns())
+"""Runs that agree on these are one configuration: they differ only in seed."""
 
 LATER_COLUMNS = frozenset(
     {"options", "grad_cos", "grad_rel_err", "fidelity_time_s", "fidelity_every",
-     *NETWORK_COLUMNS, *SCHEDULE_COLUMNS, "hidden_layers", "forward_time_s", "peak_mem_bytes",
+     *SEED_NULL_COLUMNS, "hidden_layers", "forward_time_s", "peak_mem_bytes",
      "forward_peak_mem_bytes", "theory_forward_passes", "role", "engine_role"}
 )
 """Columns added after the first results were written: files without them read as null, and a

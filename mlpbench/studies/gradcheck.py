@@ -43,20 +43,20 @@ import pandas as pd
 from tabulate import tabulate
 from threadpoolctl import threadpool_limits
 
-from mlpbench import problem, results, train
+from mlpbench import methods, problem, results, train
 from mlpbench.data import DATASETS, Dataset, load_dataset
 from mlpbench.errors import EXIT_USAGE, ConfigError, MlpbenchError
 from mlpbench.methods import backprop, numerical
-from mlpbench.model import PARAM_KEYS, Params
+from mlpbench.model import DTYPES, PARAM_KEYS, Params
 from mlpbench.report.format import format_error, format_step, weights_text
 from mlpbench.report.gradcheck import best_of, best_steps
+from mlpbench.settings import DatasetConfig, ModelConfig, RunConfig
 from mlpbench.studies.cli import OneLineParser, int_at_least, positive_float
 
 PROG = "python -m mlpbench.gradcheck"
 
 SCHEMES: tuple[str, ...] = numerical.SCHEMES
 """Every scheme of ``method=numerical``."""
-DTYPES: tuple[str, ...] = problem.DTYPES
 WEIGHTS: tuple[str, ...] = results.GRADCHECK_WEIGHTS
 
 DEFAULT_OUT = Path("results/gradcheck")
@@ -104,11 +104,13 @@ def trained_weights(data: Dataset, hidden_size: int, seed: int, epochs: int) -> 
     """
     streams = train.streams(seed)
     params = problem.init_network(hidden_size, streams.init)
-    estimator = backprop.make_estimator(backprop.Config(), math.nan, LOG_EPS)  # h is unused
-    status = train.train(
-        params, estimator, data, epochs=epochs, steps_per_epoch=1, batch_size=TRAIN_BATCH,
-        lr=TRAIN_LR, log_eps=LOG_EPS, dtype="float64", batch_rng=streams.batches,
-    )
+    reference = methods.reference()
+    estimator = reference.make_estimator(reference.Config(), math.nan, LOG_EPS)  # h is unused
+    protocol = RunConfig(method=reference.Config(), dataset=DatasetConfig(name=data.name),
+                         model=ModelConfig(hidden_size=hidden_size), epochs=epochs,
+                         steps_per_epoch=1, batch_size=TRAIN_BATCH, lr=TRAIN_LR, log_eps=LOG_EPS,
+                         dtype="float64", fidelity_every=0)
+    status = train.train(params, estimator, data, protocol, streams.batches)
     if status != "ok":
         raise ConfigError(f"--trained-epochs: backprop training {status} within {epochs} epochs")
     return params
@@ -153,7 +155,7 @@ def measure_point(
     params: Params, x: np.ndarray, t: np.ndarray, reference: Params, *, scheme: str, h: float,
 ) -> dict[str, Any]:
     """One incremental-engine gradient at ``h`` (in the dtype of ``params``) and its errors."""
-    estimator = numerical.make_estimator(numerical.Config(scheme=scheme), h, LOG_EPS)
+    estimator = numerical.Numerical().make_estimator(numerical.Config(scheme=scheme), h, LOG_EPS)
     with np.errstate(all="ignore"):
         start = time.perf_counter()
         result = estimator(params, x, t)

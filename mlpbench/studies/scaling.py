@@ -52,8 +52,17 @@ from mlpbench.studies.cli import OneLineParser, int_at_least
 
 PROG = "python -m mlpbench.scaling"
 
-ENGINES: tuple[str, ...] = (methods.REFERENCE, *numerical.ENGINES)
+REFERENCE = methods.reference().NAME
+"""The engine name of the reference gradient's rows."""
+ENGINES: tuple[str, ...] = (REFERENCE, *numerical.ENGINES)
 """backprop, then the numerical engines: incremental and naive."""
+ROLES_BY_ENGINE: dict[str, tuple[str | None, str | None]] = {
+    REFERENCE: (results.ROLE_REFERENCE, None),
+    numerical.INCREMENTAL: (None, results.ENGINE_ROLE_FAST),
+    numerical.NAIVE: (None, results.ENGINE_ROLE_SEED_LOOP),
+}
+"""(``role``, ``engine_role``) of each engine's rows, what the report orders and styles them by:
+backprop is the reference, incremental the fast engine, naive the seed's loop."""
 DEFAULT_HIDDEN: tuple[int, ...] = (16, 32, 50, 100, 200)
 DEFAULT_BATCH: tuple[int, ...] = (10, 100, 1000)
 DEFAULT_OUT = Path("results/scaling")
@@ -138,7 +147,7 @@ def engine_call(
     engine: str, params: Params, x: np.ndarray, t: np.ndarray, entries: Sequence[Entry]
 ) -> Callable[[], object]:
     """A zero-argument call computing one step of ``engine`` (the naive one on its sample)."""
-    if engine == methods.REFERENCE:
+    if engine == REFERENCE:
         return lambda: backprop.gradient(params, x, t, LOG_EPS)
     if engine == numerical.NAIVE:
         return naive_sample_step(params, x, t, entries)
@@ -196,7 +205,7 @@ def measure_cell(
     n_params = param_count(params)
     entries = sample_entries(params, naive_sample, np.random.default_rng(SEED))
     sampled = engine == numerical.NAIVE
-    reference = engine == methods.REFERENCE
+    reference = engine == REFERENCE
     call = engine_call(engine, params, x, t, entries)
     # BLAS on one thread for the numerical engines, as in runs (run.BLAS_THREADS); backprop is
     # timed at its best on this machine, whatever BLAS threads that takes.
@@ -204,11 +213,14 @@ def measure_cell(
         n_calls = repeats_for(time_call(call), repeats)
         times = [time_call(call) for _ in range(n_calls)]
     median, best = step_seconds(times, n_params / len(entries) if sampled else 1.0)
+    role, engine_role = ROLES_BY_ENGINE[engine]
     return {
         "engine": engine,
-        "method": engine if reference else numerical.NAME,
+        "method": engine if reference else numerical.Numerical.NAME,
         "scheme": None if reference else SCHEME,
         "h": None if reference else H,
+        "role": role,
+        "engine_role": engine_role,
         "dataset": DATASET,
         "hidden_size": hidden_size,
         "hidden_layers": depth,
@@ -234,7 +246,8 @@ def measure_grid(
     row."""
     # Building an incremental estimator compiles numba's kernels (or loads its cache) here,
     # never inside a timed call.
-    numerical.make_estimator(numerical.Config(engine=numerical.INCREMENTAL), H, LOG_EPS)
+    numerical.Numerical().make_estimator(numerical.Config(engine=numerical.INCREMENTAL), H,
+                                         LOG_EPS)
     measurement_id = results.new_attempt_id()
     context = {"measurement_id": measurement_id, "numba_threads": _numba_threads(),
                "blas_threads_env": _blas_threads_env(), "load_avg_1m": os.getloadavg()[0],
@@ -248,7 +261,7 @@ def measure_grid(
                 for engine in ENGINES:
                     row = {**measure_cell(engine, hidden_size, batch, repeats=repeats,
                                           naive_sample=naive_sample, depth=depth), **context}
-                    if engine != methods.REFERENCE:
+                    if engine != REFERENCE:
                         row["blas_threads_env"] = "1"  # limited in-process, as in runs
                     rows.append(row)
                     note = " (extrapolated)" if row["extrapolated"] else ""

@@ -47,8 +47,8 @@ def test_forward_gradient_estimate_is_v_times_its_slope(real_batch):
     params = network((7, 5), "tanh")
     for jvp in forward_gradient.JVPS:
         cfg = forward_gradient.Config(jvp=jvp)
-        got = forward_gradient.make_estimator(cfg, 0.0, 1e-7, np.random.default_rng(8),
-                                              "tanh")(params, x, t)
+        got = forward_gradient.ForwardGradient().make_estimator(
+            cfg, 0.0, 1e-7, np.random.default_rng(8), "tanh")(params, x, t)
         v = _directions.NoiseTable(np.random.default_rng(8)).draw(params)
         slope = dot(backprop.gradient(params, x, t, 1e-7, "tanh"), v)
         assert got.loss_evals == 1

@@ -83,9 +83,9 @@ def test_es_on_raw_losses_is_gaussian_spsa(small_params, real_batch, noise):
     """Same stream, same draws: ES without shaping and MeZO with as many directions agree
     (ES evaluates its population in one batch, MeZO one direction at a time)."""
     x, t = real_batch
-    a = es.make_estimator(es.Config(population=5, noise=noise), 1e-3, 1e-7,
+    a = es.EvolutionStrategies().make_estimator(es.Config(population=5, noise=noise), 1e-3, 1e-7,
                           np.random.default_rng(4))
-    b = spsa.make_estimator(spsa.Config(directions=5, distribution="gaussian", noise=noise),
+    b = spsa.Spsa().make_estimator(spsa.Config(directions=5, distribution="gaussian", noise=noise),
                             1e-3, 1e-7, np.random.default_rng(4))
     ga, gb = a(small_params, x, t), b(small_params, x, t)
     assert ga.loss_evals == gb.loss_evals == 10
@@ -96,8 +96,8 @@ def test_es_on_raw_losses_is_gaussian_spsa(small_params, real_batch, noise):
 def test_es_rank_shaping_descends(tiny_params, pooled_batch):
     x, t = pooled_batch
     exact = backprop.gradient(tiny_params, x, t, 1e-7)
-    estimate = es.make_estimator(es.Config(population=5000, rank_shaping=True), 1e-2, 1e-7,
-                                 np.random.default_rng(0))
+    estimate = es.EvolutionStrategies().make_estimator(
+        es.Config(population=5000, rank_shaping=True), 1e-2, 1e-7, np.random.default_rng(0))
     assert cosine(estimate(tiny_params, x, t).grads, exact) > 0.9
 
 

@@ -47,7 +47,7 @@ def test_backprop_log_eps_scales_by_p_over_p_plus_eps(small_params, real_batch):
 def test_naive_numerical_matches_backprop(small_params, real_batch, scheme, h, tolerance):
     x, t = real_batch
     exact = backprop.gradient(small_params, x, t, log_eps=1e-7)
-    est = numerical.make_estimator(numerical.Config(scheme=scheme), h, 1e-7)
+    est = numerical.Numerical().make_estimator(numerical.Config(scheme=scheme), h, 1e-7)
     result = est(small_params, x, t)
     assert set(result.grads) == set(PARAM_KEYS)
     assert max_rel_err(result.grads, exact) < tolerance
@@ -78,7 +78,7 @@ def test_loss_eval_counts(small_params, real_batch):
     }
     assert counts == {"central": 2 * p, "forward": p + 1, "backward": p + 1,
                       "richardson": 4 * p, "complex_step": p}
-    estimate = backprop.make_estimator(backprop.Config(), 1e-4, 1e-7)
+    estimate = backprop.Backprop().make_estimator(backprop.Config(), 1e-4, 1e-7)
     assert estimate(small_params, x, t).loss_evals == 1
 
 
@@ -99,4 +99,4 @@ def test_registry_lists_methods_and_rejects_unknown():
 @pytest.mark.parametrize(("field", "value"), [("scheme", "sideways"), ("engine", "turbo")])
 def test_numerical_rejects_unknown_scheme_and_engine(field, value):
     with pytest.raises(ConfigError, match=rf"^method\.{field}: unknown '{value}'; allowed: "):
-        numerical.make_estimator(numerical.Config(**{field: value}), 1e-4, 1e-7)
+        numerical.Numerical().make_estimator(numerical.Config(**{field: value}), 1e-4, 1e-7)

@@ -7,7 +7,8 @@ import pytest
 
 from mlpbench import problem
 from mlpbench.methods import backprop, numerical
-from mlpbench.methods._incremental import distinct_values, incremental_gradient
+from mlpbench.methods.incremental.driver import incremental_gradient
+from mlpbench.methods.incremental.grouping import distinct_values
 from mlpbench.model import PARAM_KEYS
 
 from .test_gradients import max_rel_err
@@ -113,12 +114,12 @@ def test_distinct_values_groups_pixels():
 
 def test_training_curves_match_naive(tmp_path):
     """Same seed, both engines: losses equal within 1e-6 at every epoch."""
-    from mlpbench.config import RunSettings
     from mlpbench.run import execute
+    from tests.run_settings import run_settings
 
     runs = {}
     for engine in ("naive", "incremental"):
-        runs[engine] = execute(RunSettings(
+        runs[engine] = execute(run_settings(
             method=numerical.Config(engine=engine), dataset="mnist_subset", download=False,
             hidden_size=4, epochs=6, steps_per_epoch=1, batch_size=50, lr=0.1, h=1e-4, seed=2,
             dtype="float64", log_eps=1e-7, data_dir=None, results_dir=tmp_path / engine,

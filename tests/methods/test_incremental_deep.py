@@ -7,8 +7,9 @@ import pytest
 
 from mlpbench import problem
 from mlpbench.methods import backprop, numerical
-from mlpbench.methods._incremental_deep import deep_incremental_gradient
+from mlpbench.methods.incremental.deep import deep_incremental_gradient
 from mlpbench.train import streams, train
+from tests.run_settings import run_settings
 
 NETWORKS = {"784-8-6-10 sigmoid": ((8, 6), "sigmoid"), "784-6-5-4-10 tanh": ((6, 5, 4), "tanh"),
             "784-8-6-10 relu": ((8, 6), "relu"), "784-7-10 tanh": ((7,), "tanh")}
@@ -54,12 +55,13 @@ def test_training_curves_of_the_two_engines_agree(name, subset):
     def curve(engine: str) -> list[float]:
         rng = streams(0)
         params = problem.init_network(widths, rng.init)
-        estimator = numerical.make_estimator(numerical.Config(engine=engine), 1e-4, 1e-7,
-                                             rng.method, activation)
+        estimator = numerical.Numerical().make_estimator(
+            numerical.Config(engine=engine), 1e-4, 1e-7, rng.method, activation)
         losses: list[float] = []
-        train(params, estimator, subset, epochs=3, steps_per_epoch=1, batch_size=10, lr=0.1,
-              log_eps=1e-7, dtype="float64", batch_rng=rng.batches, activation=activation,
-              on_epoch=lambda record: losses.append(record.loss))
+        protocol = run_settings(method=numerical.Config(engine=engine), hidden_sizes=widths,
+                                activation=activation, epochs=3, batch_size=10, lr=0.1)
+        train(params, estimator, subset, protocol, rng.batches,
+              lambda record: losses.append(record.loss))
         return losses
 
     assert np.max(np.abs(np.array(curve("incremental")) - curve("naive"))) <= 1e-9

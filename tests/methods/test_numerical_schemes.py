@@ -78,7 +78,7 @@ def test_edge_shapes_and_blank_images(subset, scheme, hidden, batch, blank):
     x = np.zeros((batch, 784)) if blank else problem.inputs(subset.x_train[:batch])
     t = problem.targets(subset.y_train[:batch])
     params = problem.init_network(hidden, np.random.default_rng(hidden))
-    h = numerical.default_h(numerical.Config(scheme=scheme))
+    h = numerical.Numerical().default_h(numerical.Config(scheme=scheme))
     got = inc(params, x, t, scheme, h).grads
     want = naive(params, x, t, scheme, h).grads
     assert max(np.abs(got[k] - want[k]).max() for k in PARAM_KEYS) < 1e-10
@@ -160,20 +160,20 @@ def test_loss_eval_counts(small_params, real_batch, engine):
     p = param_count(small_params)
     counts = {}
     for scheme, h in (("richardson", 1e-4), ("complex_step", 1e-20)):
-        estimate = numerical.make_estimator(numerical.Config(scheme=scheme, engine=engine), h,
-                                            LOG_EPS)
+        estimate = numerical.Numerical().make_estimator(
+            numerical.Config(scheme=scheme, engine=engine), h, LOG_EPS)
         counts[scheme] = estimate(small_params, x, t).loss_evals
     assert counts == {"richardson": 4 * p, "complex_step": p}
 
 
 def test_default_h_depends_on_the_scheme():
-    assert numerical.default_h(numerical.Config(scheme="complex_step")) == 1e-20
+    assert numerical.Numerical().default_h(numerical.Config(scheme="complex_step")) == 1e-20
     for scheme in ("central", "forward", "backward", "richardson"):
-        assert numerical.default_h(numerical.Config(scheme=scheme)) == 1e-4
+        assert numerical.Numerical().default_h(numerical.Config(scheme=scheme)) == 1e-4
 
 
 def test_unknown_scheme_lists_all_five():
     with pytest.raises(ConfigError) as raised:
-        numerical.make_estimator(numerical.Config(scheme="sideways"), 1e-4, LOG_EPS)
+        numerical.Numerical().make_estimator(numerical.Config(scheme="sideways"), 1e-4, LOG_EPS)
     assert str(raised.value) == ("method.scheme: unknown 'sideways'; allowed: "
                                  "central, forward, backward, richardson, complex_step")

@@ -26,11 +26,11 @@ SPSA_10 = "spsa (h=1e-03, directions=10, distribution=rademacher, noise=fresh)"
 def execute_run(results_dir: Path, method_cfg: Any, seed: int, epochs: int) -> None:
     """One real run with the method's default h, lr and fidelity_every, as the CLI sets them."""
     from mlpbench import methods
-    from mlpbench.config import RunSettings
     from mlpbench.run import execute
+    from tests.run_settings import run_settings
 
     method = methods.get(method_cfg.name)
-    execute(RunSettings(
+    execute(run_settings(
         method=method_cfg, dataset="mnist_subset", download=False, hidden_size=50,
         epochs=epochs, steps_per_epoch=1, batch_size=100, lr=method.default_lr(method_cfg),
         h=method.default_h(method_cfg), seed=seed, dtype="float64", log_eps=1e-7,

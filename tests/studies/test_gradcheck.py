@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 
 from mlpbench import problem, results, train
-from mlpbench.config import RunSettings
 from mlpbench.data import load_dataset
 from mlpbench.methods import backprop
 from mlpbench.model import loss
 from mlpbench.report.gradcheck import best_of
 from mlpbench.run import execute
 from mlpbench.studies import gradcheck
+from tests.run_settings import run_settings
 
 HIDDEN = 8
 BATCH = 20
@@ -105,8 +105,8 @@ def test_stdout_table_lists_best_h(small_run) -> None:
 def test_trained_weights_are_a_backprop_runs(tmp_path: Path) -> None:
     """The trained weights reproduce a real ``method=backprop`` run's final loss bit for bit."""
     cfg = backprop.Config()
-    h, lr = backprop.default_h(cfg), backprop.default_lr(cfg)
-    settings = RunSettings(
+    h, lr = backprop.Backprop().default_h(cfg), backprop.Backprop().default_lr(cfg)
+    settings = run_settings(
         method=cfg, dataset="mnist_subset", download=False, hidden_size=HIDDEN, epochs=2,
         steps_per_epoch=1, batch_size=100, lr=lr, h=h, seed=1, dtype="float64",
         log_eps=1e-7, data_dir=None, results_dir=tmp_path, progress=False,

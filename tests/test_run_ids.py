@@ -1,0 +1,67 @@
+"""Every committed reference run's configuration, composed again from its result row through
+today's schema and entry point, gets the run id it was written under: a change to how settings
+are declared or recorded cannot silently re-key the results a user already has."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize
+
+from mlpbench import results, settings
+from mlpbench.config import register_configs, settings_from
+from mlpbench.run import result_config
+
+REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
+
+
+def overrides_of(row: pd.Series) -> list[str]:
+    """The command line that asks for the configuration a result row records."""
+    found = [f"method={row['method']}", f"dataset={row['dataset']}"]
+    for key in ("scheme", "engine"):
+        if not pd.isna(row[key]):
+            found.append(f"method.{key}={row[key]}")
+    if not pd.isna(row["options"]):
+        found += [f"method.{part.strip()}" for part in row["options"].split(",")]
+    if not pd.isna(row["h"]):
+        found.append(f"h={row['h']!r}")
+    for leaf in settings.recorded():
+        column = settings.column_name(leaf)
+        value = row.get(column)
+        if column == "hidden_size" or value is None or pd.isna(value):
+            continue
+        if column == "hidden_sizes":
+            found.append(f"model.hidden_sizes=[{value.replace('-', ',')}]")
+        elif isinstance(value, float):
+            found.append(f"{leaf.key}={value!r}")
+        else:
+            found.append(f"{leaf.key}={value}")
+    if pd.isna(row["hidden_sizes"]):
+        found.append(f"model.hidden_size={int(row['hidden_size'])}")
+    return found
+
+
+def committed_runs() -> pd.DataFrame:
+    frames = [results.read_results(folder, [])[1] for folder in sorted(REFERENCE.iterdir())
+              if (folder / "runs").is_dir()]
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _store():
+    register_configs()
+
+
+def test_every_reference_run_keeps_its_run_id():
+    runs = committed_runs()
+    assert len(runs) > 100
+    with initialize(version_base="1.3", config_path="../conf"):
+        for _, row in runs.iterrows():
+            run = settings_from(compose("config", overrides=overrides_of(row)))
+            data = SimpleNamespace(name=row["dataset"], n_train=int(row["n_train"]),
+                                   n_test=int(row["n_test"]))
+            config = result_config(run, data)
+            assert results.run_id_for(config) == row["run_id"], overrides_of(row)
