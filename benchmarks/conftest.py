@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from mlpbench import problem
 from mlpbench.data import load_dataset
 from mlpbench.methods import backprop, numerical
-from mlpbench.methods._incremental import incremental_gradient, warm_up
+from mlpbench.methods.incremental.driver import incremental_gradient, warm_up
 
 MEDIANS: dict[str, float] = {}
 RATIOS: dict[str, dict[str, float]] = {}

@@ -27,7 +27,7 @@ from benchmarks.conftest import (
 )
 from mlpbench import problem
 from mlpbench.methods import backprop, es, forward_gradient, numerical, spsa
-from mlpbench.methods._incremental import incremental_gradient, warm_up
+from mlpbench.methods.incremental.driver import incremental_gradient, warm_up
 from mlpbench.model import loss, param_count
 from mlpbench.studies import scaling
 

@@ -1,4 +1,4 @@
-"""The incremental engine for networks of any depth and activation, in NumPy.
+"""The incremental engine for networks of any depth and activation, in NumPy (no numba).
 
 Moving W_l[i, j] by h changes one number of the forward pass first: the pre-activation of unit
 j of layer l, by h * z_{l-1}[b, i] (z_0 = x), for every sample b whose z_{l-1}[b, i] is not 0;
@@ -12,15 +12,16 @@ the rest of the network for the affected samples only:
 
 At the first layer a sample's perturbed losses depend on pixel i only through its value, so they
 are computed once per distinct nonzero value of each sample and added to every pixel holding it,
-as in the one-layer engine (``_incremental``). Every real-step gradient entry is a difference of
-two full per-sample losses (or of one and the unperturbed loss) summed over the batch and divided
-by the batch size and h or 2h, as in the naive loop; the complex step moves the pre-activation by
-i h instead and takes the imaginary part, with nothing subtracted. So this computes the naive
-loop's finite differences of the same training loss, to rounding: samples the move does not
-reach contribute exactly nothing here, where the naive loop cancels them in the batch mean.
+as in the compiled one-layer engine (``grouping``). Every real-step gradient entry is a
+difference of two full per-sample losses (or of one and the unperturbed loss) summed over the
+batch and divided by the batch size and h or 2h, as in the naive loop; the complex step moves
+the pre-activation by i h instead and takes the imaginary part, with nothing subtracted. So this
+computes the naive loop's finite differences of the same training loss, to rounding: samples
+the move does not reach contribute exactly nothing here, where the naive loop cancels them in
+the batch mean.
 
-The seed's network (one sigmoid hidden layer) keeps the compiled one-layer engine, whose results
-the reference runs were made with; this one computes every other network.
+The seed's network (one sigmoid hidden layer) is computed by the compiled engine (``driver``);
+this one computes every other network.
 """
 
 from __future__ import annotations
