@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from mlpbench import results
 from mlpbench.report.configs import curves_of
 from mlpbench.report.describe import (
     datasets_text,
@@ -37,8 +38,9 @@ from mlpbench.report.section import Inputs, Section
 FIGURE = "estimators.png"
 FIGURES: tuple[str, ...] = (FIGURE,)
 
-PLAIN_SCHEMES = frozenset({"central", "forward", "backward"})
-"""The seed's kind of numerical gradient; the report's original sections cover these alone."""
+SEED_KIND_ROLES = frozenset({results.ROLE_REFERENCE, results.ROLE_SEED_KIND})
+"""The ``role`` of the seed's comparison: the reference and the seed's kind of numerical
+gradient. The report's original sections cover these alone."""
 
 ESTIMATOR_COLUMNS: tuple[str, ...] = (
     "config", "method", "lr", "n", "seeds", "epochs", "loss_evals_per_step_mean",
@@ -50,14 +52,14 @@ ESTIMATOR_COLUMNS: tuple[str, ...] = (
 def has_estimators(kept: pd.DataFrame) -> bool:
     """Whether the Estimators section has something to say.
 
-    True when a method other than backprop and plain finite differences (central, forward,
-    backward) was run, or when methods trained at different learning rates, which only this
-    section's table shows. The seed's comparison and the h scan measure their gradients against
-    backprop too, but their own sections say what matters there; the fidelity columns stay in
-    their parquet.
+    True when a method outside the seed's comparison was run (a ``role`` other than
+    ``SEED_KIND_ROLES``: neither the reference nor plain finite differences; every run of
+    results written before the column), or when methods trained at different learning rates,
+    which only this section's table shows. The seed's comparison and the h scan measure their
+    gradients against the reference too, but their own sections say what matters there; the
+    fidelity columns stay in their parquet.
     """
-    seed_kind = kept["method"].eq("backprop") | (
-        kept["method"].eq("numerical") & kept["scheme"].isin(PLAIN_SCHEMES))
+    seed_kind = kept["role"].isin(SEED_KIND_ROLES)
     return bool((~seed_kind).any() or kept["lr"].nunique() > 1)
 
 
@@ -133,8 +135,9 @@ def estimator_curves(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fidelity_text(runs: pd.DataFrame) -> str:
-    """When the runs compared their gradient with backprop's, from ``fidelity_every``."""
-    measuring = runs[runs["method"] != "backprop"]
+    """When the runs compared their gradient with the reference's, from ``fidelity_every``;
+    the reference's own runs (``role``) measure nothing."""
+    measuring = runs[runs["role"] != results.ROLE_REFERENCE]
     texts = []
     for (every,) in distinct(measuring, ["fidelity_every"]):
         if every is None:

@@ -33,10 +33,20 @@ FIGURE = "scaling.png"
 DEPTH_FIGURE = "scaling_depth.png"
 FIGURES: tuple[str, ...] = (FIGURE, DEPTH_FIGURE)
 
-ENGINE_ORDER: tuple[str, ...] = ("backprop", "incremental", "naive")
-ENGINE_STYLE = {"backprop": ("C0", "o", "-"), "incremental": ("C1", "s", "-"),
-                "naive": ("C3", "^", "--")}
-"""Colour, marker and line style per scaling engine; naive is dashed because it is extrapolated."""
+KIND_ORDER: tuple[str, ...] = (results.ROLE_REFERENCE, results.ENGINE_ROLE_FAST,
+                               results.ENGINE_ROLE_SEED_LOOP)
+"""The engines in the order the tables and legends show them, by what each is to the comparison
+(``engine_kind``): the reference, then the fast engine, then the seed's loop; any other after."""
+KIND_STYLE = {
+    results.ROLE_REFERENCE: ("C0", "o", "-"),
+    results.ENGINE_ROLE_FAST: ("C1", "s", "-"),
+    results.ENGINE_ROLE_SEED_LOOP: ("C3", "^", "--"),
+}
+"""Colour, marker and line style per engine kind; the seed's loop is dashed because its times
+are extrapolated."""
+OTHER_STYLES: tuple[tuple[str, str, str], ...] = (
+    ("C7", "x", ":"), ("C4", "D", ":"), ("C5", "v", ":"), ("C6", "P", ":"))
+"""Styles of engines of no known kind (rows written before the role columns), in turn."""
 
 
 def read_scaling(results_dir: Path, bad_files: list[tuple[Path, str]]) -> pd.DataFrame:
@@ -68,12 +78,34 @@ def _latest_of_each(rows: pd.DataFrame, cell: list[str]) -> pd.DataFrame:
     return order.groupby(cell, sort=False).tail(1)
 
 
+def engine_kind(rows: pd.DataFrame) -> pd.Series:
+    """What each row's engine is to the comparison: its ``role`` (the reference), else its
+    ``engine_role`` (the fast engine, the seed's loop); null when neither is recorded."""
+    return rows["role"].fillna(rows["engine_role"])
+
+
+def _kind_rank(rows: pd.DataFrame) -> pd.Series:
+    """Each row's place in ``KIND_ORDER``; engines of no known kind after."""
+    rank = {kind: i for i, kind in enumerate(KIND_ORDER)}
+    return engine_kind(rows).map(rank).fillna(len(rank))
+
+
 def _in_engine_order(frame: pd.DataFrame, first: list[str], then: list[str]) -> pd.DataFrame:
-    """Sorted by ``first``, then by engine in ``ENGINE_ORDER`` (others after), then ``then``."""
-    rank = {engine: i for i, engine in enumerate(ENGINE_ORDER)}
-    return (frame.assign(_rank=frame["engine"].map(rank).fillna(len(rank)))
+    """Sorted by ``first``, then by engine kind in ``KIND_ORDER`` (others after), then
+    ``then``."""
+    return (frame.assign(_rank=_kind_rank(frame))
             .sort_values([*first, "_rank", *then], kind="stable")
             .drop(columns="_rank").reset_index(drop=True))
+
+
+def _styles(rows: pd.DataFrame) -> dict[str, tuple[str, str, str]]:
+    """Colour, marker and line style per engine of ``rows``: by its kind (``KIND_STYLE``), or
+    one of ``OTHER_STYLES`` in turn."""
+    kinds = dict(zip(rows["engine"], engine_kind(rows), strict=True))
+    others = [e for e, k in kinds.items() if k not in KIND_STYLE]
+    styles = {e: KIND_STYLE[k] for e, k in kinds.items() if k in KIND_STYLE}
+    styles |= {e: OTHER_STYLES[i % len(OTHER_STYLES)] for i, e in enumerate(others)}
+    return styles
 
 
 def loglog_slope(param_counts: Sequence[float], seconds: Sequence[float]) -> float:
@@ -89,13 +121,17 @@ def loglog_slope(param_counts: Sequence[float], seconds: Sequence[float]) -> flo
 
 
 def scaling_slopes(latest: pd.DataFrame) -> pd.DataFrame:
-    """One slope per (engine, batch size), fitted to the median per-step times."""
+    """One slope per (engine, batch size), fitted to the median per-step times, with the
+    engine's ``role`` and ``engine_role``."""
     rows = [
-        {"engine": engine, "batch_size": int(batch), "points": len(group),
+        {"engine": engine, "role": group["role"].iloc[0],
+         "engine_role": group["engine_role"].iloc[0], "batch_size": int(batch),
+         "points": len(group),
          "slope": loglog_slope(group["param_count"], group["seconds_per_step_median"])}
         for (batch, engine), group in latest.groupby(["batch_size", "engine"], sort=False)
     ]
-    return pd.DataFrame(rows, columns=["engine", "batch_size", "points", "slope"])
+    return pd.DataFrame(rows, columns=["engine", "role", "engine_role", "batch_size", "points",
+                                       "slope"])
 
 
 def _sample_sizes(latest: pd.DataFrame) -> str:
@@ -127,9 +163,9 @@ def format_slopes(slopes: pd.DataFrame) -> pd.DataFrame:
     """Engines down, batch sizes across: the fitted exponents to two decimals."""
     batches = sorted(slopes["batch_size"].unique())
     rows = []
-    engines = [e for e in ENGINE_ORDER if e in set(slopes["engine"])]
-    engines += sorted(set(slopes["engine"]) - set(engines))
-    for engine in engines:
+    ranked = slopes.assign(_rank=_kind_rank(slopes)).sort_values(["_rank", "engine"],
+                                                                kind="stable")
+    for engine in dict.fromkeys(ranked["engine"]):
         mine = slopes[slopes["engine"] == engine].set_index("batch_size")["slope"]
         rows.append((engine, *(f"{mine[b]:.2f}" if b in mine and not is_missing(mine[b])
                                else "n/a" for b in batches)))
@@ -190,10 +226,11 @@ def draw_scaling(latest: pd.DataFrame, slopes: pd.DataFrame, title: str) -> Figu
     fig = new_figure(5.2 * len(batches), 6.2)
     axes = np.atleast_1d(fig.subplots(1, len(batches), sharey=True))
     slope_of = {(r["engine"], r["batch_size"]): r["slope"] for _, r in slopes.iterrows()}
+    styles = _styles(latest)
     for ax, batch in zip(axes, batches, strict=True):
         panel = latest[latest["batch_size"] == batch]
         for engine, line in panel.groupby("engine", sort=False):
-            color, marker, style = ENGINE_STYLE.get(engine, ("C7", "x", ":"))
+            color, marker, style = styles[engine]
             slope = slope_of.get((engine, int(batch)), math.nan)
             slope_text = "n/a" if is_missing(slope) else f"{slope:.2f}"
             ax.plot(line["param_count"], line["seconds_per_step_median"], color=color,
@@ -245,22 +282,24 @@ def latest_depth(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def depth_table(latest: pd.DataFrame) -> pd.DataFrame:
-    """Per (hidden size, batch, engine): time per step at each depth, its ratio to backprop's
-    at that depth, and the slope of log time against log depth (time ~ depth^slope)."""
+    """Per (hidden size, batch, engine): time per step at each depth, its ratio to the
+    reference's (``role``, backprop) at that depth, and the slope of log time against log depth
+    (time ~ depth^slope)."""
     depths = sorted(latest["hidden_layers"].unique())
     rows = []
     for (hidden, batch), cell in latest.groupby(["hidden_size", "batch_size"], sort=False):
-        reference = cell[cell["engine"] == "backprop"].set_index("hidden_layers")[
-            "seconds_per_step_median"]
+        is_reference = cell["role"] == results.ROLE_REFERENCE
+        reference = cell[is_reference].set_index("hidden_layers")["seconds_per_step_median"]
         for engine, line in cell.groupby("engine", sort=False):
             times = line.set_index("hidden_layers")["seconds_per_step_median"]
+            measured_against = not is_reference[line.index].any()
             cells = []
             for depth in depths:
                 if depth not in times:
                     cells.append("")
                     continue
                 ratio = (f" ({times[depth] / reference[depth]:,.0f}x)"
-                         if engine != "backprop" and depth in reference else "")
+                         if measured_against and depth in reference else "")
                 cells.append(human_duration(times[depth]) + ratio)
             slope = loglog_slope(line["hidden_layers"], line["seconds_per_step_median"])
             rows.append((f"H = {int(hidden)}", str(int(batch)), engine, *cells,
@@ -296,9 +335,10 @@ def draw_depth(latest: pd.DataFrame, title: str) -> Figure:
     cells = list(latest.groupby(["hidden_size", "batch_size"], sort=False))
     fig = new_figure(5.2 * len(cells), 5.6)
     axes = np.atleast_1d(fig.subplots(1, len(cells), sharey=True))
+    styles = _styles(latest)
     for ax, ((hidden, batch), cell) in zip(axes, cells, strict=True):
         for engine, line in cell.groupby("engine", sort=False):
-            color, marker, style = ENGINE_STYLE.get(engine, ("C7", "x", ":"))
+            color, marker, style = styles[engine]
             ax.plot(line["hidden_layers"], line["seconds_per_step_median"], color=color,
                     marker=marker, ls=style, lw=1.6, label=engine_label(engine, cell))
         ax.set_yscale("log")

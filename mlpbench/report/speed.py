@@ -2,8 +2,9 @@
 
 ``speed_summary`` gives one row per (context, gradient method), where a context is the work
 one step does (``SPEED_CONTEXT_KEYS``), with the full-protocol time extrapolated from shorter
-runs where needed and the ratios to backprop; ``engine_speedups`` the ratios of the naive
-engine to the incremental one on the same finite differences.
+runs where needed and the ratios to the reference (the run's ``role``, backprop);
+``engine_speedups`` the ratios of the seed's loop to a fast engine on the same finite
+differences (the run's ``engine_role``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlpbench import results
 from mlpbench.report.configs import METHOD_KEYS, SPEED_CONTEXT_KEYS
 from mlpbench.report.describe import shape_and_activation
 from mlpbench.report.format import (
@@ -27,7 +29,8 @@ from mlpbench.report.section import Inputs, Section
 FIGURES: tuple[str, ...] = ()
 
 SPEED_COLUMNS: tuple[str, ...] = (
-    *SPEED_CONTEXT_KEYS, *METHOD_KEYS, "method_label", "n", "grad_time_per_step_mean",
+    *SPEED_CONTEXT_KEYS, *METHOD_KEYS, "method_label", "role", "engine_role", "n",
+    "grad_time_per_step_mean",
     "epochs_run", "n_elapsed", "elapsed_mean", "target_epochs", "target_time", "extrapolated",
     "grad_vs_backprop", "target_vs_backprop",
 )
@@ -46,7 +49,8 @@ def _speed_row(group: pd.DataFrame, target_epochs: int) -> dict[str, Any]:
     elapsed = float(longest["elapsed_s"].mean())
     extrapolated = epochs_run != target_epochs
     return {
-        **{k: first[k] for k in (*SPEED_CONTEXT_KEYS, *METHOD_KEYS, "method_label")},
+        **{k: first[k] for k in (*SPEED_CONTEXT_KEYS, *METHOD_KEYS, "method_label", "role",
+                                 "engine_role")},
         "n": len(group),
         "grad_time_per_step_mean": float(group["grad_time_per_step_s"].mean()),
         "epochs_run": epochs_run,
@@ -59,11 +63,12 @@ def _speed_row(group: pd.DataFrame, target_epochs: int) -> dict[str, Any]:
 
 
 def speed_summary(ok_runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per (context, gradient method), with ratios to backprop in the same context.
+    """One row per (context, gradient method), with ratios to the reference in the same context.
 
     ``ok_runs`` must be labelled (``label_configs``) and hold only status-ok attempts. The
     protocol's length (``target_epochs``) is the largest ``epochs`` among the context's runs.
-    Ratios are method / backprop (how many times slower), NaN without a backprop run.
+    Ratios are method / reference (how many times slower), the reference being the run whose
+    ``role`` says so (backprop); NaN without one, as for runs written before the column.
     """
     if ok_runs.empty:
         return pd.DataFrame(columns=list(SPEED_COLUMNS))
@@ -72,7 +77,7 @@ def speed_summary(ok_runs: pd.DataFrame) -> pd.DataFrame:
         target = int(context["epochs"].max())
         block = [_speed_row(group, target) for _, group in
                  context.groupby(list(METHOD_KEYS), dropna=False, sort=False)]
-        reference = next((r for r in block if r["method"] == "backprop"), None)
+        reference = next((r for r in block if r["role"] == results.ROLE_REFERENCE), None)
         for row in block:
             row["grad_vs_backprop"] = (row["grad_time_per_step_mean"]
                                        / reference["grad_time_per_step_mean"]
@@ -86,31 +91,36 @@ def speed_summary(ok_runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def engine_speedups(speed: pd.DataFrame) -> pd.DataFrame:
-    """Naive over incremental, per step and for the protocol, for each (context, scheme, h).
+    """The seed's loop over the fast engine, per step and for the protocol, for each (context,
+    scheme, h) holding both (``engine_role``).
 
-    Both engines compute the same finite differences, so the ratio is the incremental engine's
-    speedup over the seed's loop on the same work.
+    Both engines compute the same finite differences, so the ratio is the fast engine's
+    speedup over the seed's loop on the same work. ``seed_loop_engine`` and ``fast_engine``
+    name the two engines.
     """
-    columns = [*SPEED_CONTEXT_KEYS, "scheme", "h", "naive_grad", "incremental_grad",
-               "grad_speedup", "naive_target", "incremental_target", "target_speedup",
-               "target_epochs"]
-    numerical = speed[speed["engine"].isin(["naive", "incremental"])]
+    columns = [*SPEED_CONTEXT_KEYS, "scheme", "h", "seed_loop_engine", "fast_engine",
+               "seed_loop_grad", "fast_grad", "grad_speedup", "seed_loop_target", "fast_target",
+               "target_speedup", "target_epochs"]
+    pairing = [results.ENGINE_ROLE_SEED_LOOP, results.ENGINE_ROLE_FAST]
+    engines = speed[speed["engine_role"].isin(pairing)]
     rows = []
-    for _, pair in numerical.groupby([*SPEED_CONTEXT_KEYS, "scheme", "h"], dropna=False,
-                                     sort=False):
-        by_engine = {row["engine"]: row for _, row in pair.iterrows()}
-        if set(by_engine) != {"naive", "incremental"}:
+    for _, pair in engines.groupby([*SPEED_CONTEXT_KEYS, "scheme", "h"], dropna=False,
+                                   sort=False):
+        by_role = {row["engine_role"]: row for _, row in pair.iterrows()}
+        if set(by_role) != set(pairing):
             continue
-        naive, fast = by_engine["naive"], by_engine["incremental"]
+        slow, fast = by_role[results.ENGINE_ROLE_SEED_LOOP], by_role[results.ENGINE_ROLE_FAST]
         rows.append({
-            **{k: naive[k] for k in (*SPEED_CONTEXT_KEYS, "scheme", "h")},
-            "naive_grad": naive["grad_time_per_step_mean"],
-            "incremental_grad": fast["grad_time_per_step_mean"],
-            "grad_speedup": naive["grad_time_per_step_mean"] / fast["grad_time_per_step_mean"],
-            "naive_target": naive["target_time"],
-            "incremental_target": fast["target_time"],
-            "target_speedup": naive["target_time"] / fast["target_time"],
-            "target_epochs": naive["target_epochs"],
+            **{k: slow[k] for k in (*SPEED_CONTEXT_KEYS, "scheme", "h")},
+            "seed_loop_engine": slow["engine"],
+            "fast_engine": fast["engine"],
+            "seed_loop_grad": slow["grad_time_per_step_mean"],
+            "fast_grad": fast["grad_time_per_step_mean"],
+            "grad_speedup": slow["grad_time_per_step_mean"] / fast["grad_time_per_step_mean"],
+            "seed_loop_target": slow["target_time"],
+            "fast_target": fast["target_time"],
+            "target_speedup": slow["target_time"] / fast["target_time"],
+            "target_epochs": slow["target_epochs"],
         })
     return pd.DataFrame(rows, columns=columns)
 
@@ -124,10 +134,11 @@ def format_protocol_time(row: pd.Series | dict[str, Any]) -> str:
 
 
 def format_speed(speed: pd.DataFrame) -> pd.DataFrame:
-    """The Speed table of one context: times with their epochs, and the ratios to backprop."""
+    """The Speed table of one context: times with their epochs, and the ratios to the
+    reference."""
     rows = []
     for _, row in speed.iterrows():
-        is_reference = row["method"] == "backprop"
+        is_reference = row["role"] == results.ROLE_REFERENCE
         rows.append((
             row["method_label"],
             int(row["n"]),
@@ -144,18 +155,24 @@ def format_speed(speed: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def _engine_names(speedups: pd.DataFrame, column: str) -> str:
+    """The engine (or engines) of one side of the pairs: "naive", "a or b"."""
+    return " or ".join(dict.fromkeys(str(e) for e in speedups[column]))
+
+
 def format_speedups(speedups: pd.DataFrame) -> pd.DataFrame:
-    """The incremental-vs-naive table of one context."""
+    """The fast-engine-vs-seed's-loop table of one context, headed by the engines' names."""
     rows = [
         (f"{row['scheme']}, h={format_h(float(row['h']))}",
-         human_duration(row["naive_grad"]), human_duration(row["incremental_grad"]),
+         human_duration(row["seed_loop_grad"]), human_duration(row["fast_grad"]),
          format_ratio(row["grad_speedup"]), format_ratio(row["target_speedup"]))
         for _, row in speedups.iterrows()
     ]
     target = int(speedups["target_epochs"].iloc[0]) if not speedups.empty else 0
+    slow, fast = (_engine_names(speedups, c) for c in ("seed_loop_engine", "fast_engine"))
     return pd.DataFrame(rows, columns=[
-        "Scheme", "naive: gradient time per step", "incremental: gradient time per step",
-        "Speedup per step (naive / incremental)", f"Speedup for {target} epochs"])
+        "Scheme", f"{slow}: gradient time per step", f"{fast}: gradient time per step",
+        f"Speedup per step ({slow} / {fast})", f"Speedup for {target} epochs"])
 
 
 def _context_title(row: pd.Series | dict[str, Any]) -> str:
@@ -190,7 +207,9 @@ def speed_markdown(speed: pd.DataFrame, speedups: pd.DataFrame) -> str:
         mine = speedups.merge(context[list(SPEED_CONTEXT_KEYS)].drop_duplicates(),
                               on=list(SPEED_CONTEXT_KEYS), how="inner")
         if not mine.empty:
-            lines += ["Incremental vs naive engine:", "", markdown(format_speedups(mine)), ""]
+            slow, fast = (_engine_names(mine, c) for c in ("seed_loop_engine", "fast_engine"))
+            lines += [f"{fast[:1].upper()}{fast[1:]} vs {slow} engine:", "",
+                      markdown(format_speedups(mine)), ""]
     return "\n".join(lines)
 
 

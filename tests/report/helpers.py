@@ -24,10 +24,24 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 BACKPROP = {"method": "backprop", "scheme": None, "engine": None, "h": None}
 NUMERICAL = {"method": "numerical", "scheme": "central", "engine": "naive", "h": 1e-4}
+PLAIN_SCHEMES = ("central", "forward", "backward")
 
 # (seed, final loss, final test acc, elapsed s)
 BACKPROP_RUNS = [(0, 1.60, 0.70, 0.30), (1, 1.70, 0.66, 0.32), (2, 1.65, 0.68, 0.34)]
 NUMERICAL_OK = (0, 1.55, 0.63, 3780.0)
+
+
+def roles(method: dict[str, Any]) -> dict[str, str | None]:
+    """``role`` and ``engine_role`` of a runs row of ``method``, as the methods declare them:
+    backprop the reference, plain finite differences the seed's kind; the naive engine the
+    seed's loop, the incremental one the fast engine."""
+    name, scheme, engine = method["method"], method.get("scheme"), method.get("engine")
+    role = (results.ROLE_REFERENCE if name == "backprop"
+            else results.ROLE_SEED_KIND if name == "numerical" and scheme in PLAIN_SCHEMES
+            else None)
+    engine_role = {"naive": results.ENGINE_ROLE_SEED_LOOP,
+                   "incremental": results.ENGINE_ROLE_FAST}.get(engine)
+    return {"role": role, "engine_role": engine_role}
 
 
 def config(method: dict[str, Any], seed: int, epochs: int = EPOCHS) -> dict[str, Any]:
@@ -75,7 +89,8 @@ def write(
         "loss_evals": evals * epochs_done,
         "grad_time_per_step_s": grad_total / epochs_done, "loss_evals_per_step": float(evals),
         "status": status, "error": None,
-        "started_at": T0 + timedelta(minutes=started_minutes), **results.environment(),
+        "started_at": T0 + timedelta(minutes=started_minutes), **roles(method),
+        **results.environment(),
     }
     results.write_run(results_dir, curves, run)
     return attempt_id
@@ -94,7 +109,8 @@ def write_one_step(
     run = {**ids, "param_count": N_PARAMS, "epochs_done": 1, "final_loss": 2.0,
            "final_test_acc": 0.2, "elapsed_s": 1.0, "grad_time_s": grad_time, "loss_evals": 2,
            "grad_time_per_step_s": grad_time, "loss_evals_per_step": 2.0, "status": status,
-           "error": None, "started_at": T0, **columns, **results.environment()}
+           "error": None, "started_at": T0, **roles(method), **columns,
+           **results.environment()}
     results.ensure_writable(out)
     results.write_run(out, [curve], run)
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from mlpbench import results
@@ -22,6 +23,10 @@ SCALING_HIDDEN = (16, 32, 50)
 SCALING_BATCH = (10, 100)
 EXPONENT = {"backprop": 1.0, "incremental": 1.5, "naive": 2.0}
 NAIVE_K = 200
+ENGINE_ROLES = {"backprop": {"role": "reference", "engine_role": None},
+                "incremental": {"role": None, "engine_role": "fast"},
+                "naive": {"role": None, "engine_role": "seed_loop"}}
+"""What the scaling study writes for each engine: the report orders and styles by these."""
 
 
 def param_count(hidden: int) -> int:
@@ -46,7 +51,8 @@ def scaling_rows(measurement_id: str, at: datetime, *, bad: bool = False) -> lis
                     "measurement_id": measurement_id, "engine": engine,
                     "method": "backprop" if engine == "backprop" else "numerical",
                     "scheme": None if engine == "backprop" else "central",
-                    "h": None if engine == "backprop" else 1e-4, "dataset": "mnist_subset",
+                    "h": None if engine == "backprop" else 1e-4, **ENGINE_ROLES[engine],
+                    "dataset": "mnist_subset",
                     "hidden_size": hidden, "batch_size": batch, "param_count": count,
                     "dtype": "float64", "seed": 0, "seconds_per_step_median": seconds,
                     "seconds_per_step_min": seconds * 0.9, "repeats": 3,
@@ -158,3 +164,23 @@ def test_depth_cells_get_their_own_table_and_figure(scaling_results: Path, tmp_p
     assert is_png(outputs.figures["scaling_depth.png"])
     width = outputs.numbers["scaling"]["latest"]
     assert set(width["hidden_layers"]) == {1}
+
+
+def test_rows_written_before_the_role_columns_still_render(results_dir: Path,
+                                                           tmp_path: Path) -> None:
+    """Such rows say nothing of what each engine is to the comparison: the section still
+    renders, the engines in name order, each in a style of its own."""
+    target = tmp_path / "results"
+    shutil.copytree(results_dir, target)
+    (target / "scaling").mkdir()
+    old = pa.schema([f for f in results.SCALING_SCHEMA if f.name not in ("role", "engine_role")])
+    results.write_measurements(target / "scaling", scaling_rows("old", T0), old)
+    outputs = render(target, tmp_path / "report")
+    latest = outputs.numbers["scaling"]["latest"]
+    assert latest["role"].isna().all() and latest["engine_role"].isna().all()
+    text = outputs.report_md.read_text()
+    text = text[text.index("## Scaling"):]
+    slopes = [row for row in (table_rows(text, e) for e in ENGINES) if row]
+    assert slopes == [[["backprop", "1.00", "1.00"]], [["incremental", "1.50", "1.50"]],
+                      [["naive", "2.00", "2.00"]]]
+    assert is_png(outputs.figures.get(FIGURE))

@@ -7,6 +7,7 @@ import statistics
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from mlpbench.report import ReportOutputs, render
@@ -120,3 +121,27 @@ def test_no_speed_section_without_an_ok_run(tmp_path: Path) -> None:
     outputs = render(tmp_path / "r", tmp_path / "out")
     assert speed_of(outputs).empty and outputs.numbers["speed"]["speedups"].empty
     assert "## Speed" not in outputs.report_md.read_text()
+
+
+def test_runs_written_before_the_role_columns_have_no_ratios(tmp_path: Path) -> None:
+    """Nothing in such results says which run is the reference or which engines pair, so the
+    ratios read n/a and no speedup table is drawn, rather than a guess from method names."""
+    out = tmp_path / "r"
+    for method, runs in ((BACKPROP, SPEED_BACKPROP), (INCREMENTAL, SPEED_INCREMENTAL)):
+        for seed, elapsed, grad in runs:
+            write(out, method, seed, 1.6, 0.7, elapsed, epochs=PROTOCOL, grad_per_step=grad,
+                  started_minutes=seed)
+    seed, elapsed, grad = SPEED_NAIVE
+    write(out, NUMERICAL, seed, 2.2, 0.2, elapsed, epochs=NAIVE_EPOCHS, grad_per_step=grad)
+    for path in (out / "runs").glob("*.parquet"):
+        table = pq.read_table(path)
+        pq.write_table(table.drop_columns(["role", "engine_role"]), path)
+    outputs = render(out, tmp_path / "report")
+    speed = speed_of(outputs)
+    assert len(speed) == 3 and speed["role"].isna().all()
+    assert speed["grad_vs_backprop"].isna().all() and speed["target_vs_backprop"].isna().all()
+    assert outputs.numbers["speed"]["speedups"].empty
+    text = outputs.report_md.read_text()
+    speed_text = text[text.index("## Speed"):text.index("## The post's")]
+    assert table_rows(speed_text, "backprop")[0][-2:] == ["n/a", "n/a"]
+    assert "vs naive engine" not in speed_text

@@ -59,6 +59,19 @@ def test_param_counts_and_flags(tiny_grid: tuple[Path, pd.DataFrame, str]) -> No
     assert rows["dtype"].eq("float64").all() and rows["dataset"].eq("mnist_subset").all()
 
 
+def test_rows_say_what_each_engine_is_to_the_comparison(
+    tiny_grid: tuple[Path, pd.DataFrame, str],
+) -> None:
+    """backprop is the reference, incremental the fast engine, naive the seed's loop: the
+    report orders and styles the engines by these columns, never by their names."""
+    _, rows, _ = tiny_grid
+    roles = rows[["engine", "role", "engine_role"]].astype(object)
+    found = {tuple(None if pd.isna(v) else v for v in row)
+             for row in roles.itertuples(index=False)}
+    assert found == {("backprop", "reference", None), ("incremental", None, "fast"),
+                     ("naive", None, "seed_loop")}
+
+
 def test_environment_columns(tiny_grid: tuple[Path, pd.DataFrame, str]) -> None:
     _, rows, _ = tiny_grid
     for column in ("cpu_model", "cpu_count", "numpy_version", "blas", "platform",
