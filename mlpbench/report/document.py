@@ -23,7 +23,6 @@ from mlpbench.report import (
     estimators,
     gradcheck,
     memory,
-    post,
     published,
     runs,
     scaling,
@@ -42,7 +41,7 @@ SECTIONS: tuple[SectionFn, ...] = (
     speed.section,  # "## Speed"
     costs.section,  # "## Cost in forward passes" (runs that recorded theory_forward_passes)
     memory.section,  # "## Memory" (runs that recorded peak_mem_bytes)
-    post.section,  # "## The post's published figures"
+    published.always_section,  # "## The post's published figures"
     published.section,  # "## Published experiments" (runs of a publication's protocol)
     runs.figures_section,  # "## Figures"
     scaling.section,  # "## Scaling"

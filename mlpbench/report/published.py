@@ -1,10 +1,12 @@
-"""Published experiments beside ours ("## Published experiments"): the figures a publication
-printed for a protocol, next to what our runs of the same protocol measured.
+"""Published figures beside ours: the blog post's own table ("## The post's published
+figures") and the experiments whose protocol our runs follow ("## Published experiments").
 
-A publication's runs are recognised by their configuration (``Publication.matches``); the
-section appears only when the results hold such runs. Its figures are copied, never measured,
-and each is labelled with the data, hardware and run count it came from; ours are labelled the
-same way, so a difference can be read for what it is.
+Every one is a ``Publication``. The post has a heading of its own and is always shown, its
+figures alone (``always_section``). Any other is recognised by our runs' configuration
+(``Publication.matches``) and shown only when the results hold such runs, next to what they
+measured (``section``). Figures are copied, never measured, and each is labelled with the data,
+hardware and run count it came from; ours are labelled the same way, so a difference can be
+read for what it is.
 """
 
 from __future__ import annotations
@@ -24,15 +26,21 @@ FIGURES: tuple[str, ...] = ()
 
 @dataclass(frozen=True)
 class Publication:
-    """One published experiment: how to recognise its runs, its figures, what they came from."""
+    """One published experiment: its figures, what they came from, and how it is shown.
+
+    With a ``heading`` it is a section of its own, always shown, its figures alone (the post's:
+    nothing of ours is set beside them). Otherwise ``matches`` recognises our runs of its
+    protocol and ``ours`` computes our figure of each of its quantities from them.
+    """
 
     key: str
     title: str
-    protocol: str
     source: str  # data, hardware and run count of the published figures
-    figures: pd.DataFrame  # columns: Quantity, Published
-    matches: Callable[[pd.Series], bool]
-    ours: Callable[[pd.DataFrame], dict[str, str]]  # Quantity -> our figure, from our runs
+    figures: pd.DataFrame  # columns: Quantity, Published; with a heading, its own table
+    protocol: str = ""
+    matches: Callable[[pd.Series], bool] | None = None
+    ours: Callable[[pd.DataFrame], dict[str, str]] | None = None  # Quantity -> our figure
+    heading: str | None = None  # its own "## " heading: always shown, before the others
 
 
 def _value(row: pd.Series, key: str) -> object:
@@ -118,6 +126,17 @@ def _seconds(value: float | None) -> str:
 
 PUBLICATIONS: tuple[Publication, ...] = (
     Publication(
+        key="post",
+        title="the blog post",
+        heading="The post's published figures",
+        source="unseeded, full MNIST (60,000 train / 10,000 test), one run each, on a different "
+               "machine",
+        figures=pd.DataFrame(
+            [("backprop", 100, "3.1 s", "1.6676", "0.6783"),
+             ("numerical (central, h=1e-04)", 100, "141 min 55.3 s", "1.5788", "0.6309")],
+            columns=["Method", "Epochs", "Elapsed", "Loss", "Test accuracy"]),
+    ),
+    Publication(
         key="baydin2022",
         title="Baydin et al. 2022, \"Gradients without Backpropagation\" (arXiv 2202.08587), "
               "MNIST MLP",
@@ -156,11 +175,35 @@ PUBLICATIONS: tuple[Publication, ...] = (
 
 
 def publication_rows(pub: Publication, runs: pd.DataFrame) -> pd.DataFrame:
-    """The publication's quantities with its figures and ours side by side."""
-    ours = pub.ours(runs)
+    """The publication's quantities with its figures and ours side by side; its figures alone
+    when it has nothing of ours to compare (no ``ours``)."""
     table = pub.figures.copy()
-    table["Ours"] = [ours.get(q, "n/a") for q in table["Quantity"]]
+    if pub.ours is not None:
+        ours = pub.ours(runs)
+        table["Ours"] = [ours.get(q, "n/a") for q in table["Quantity"]]
     return table
+
+
+def always_section(inputs: Inputs) -> Section:
+    """Each publication with a heading of its own (the post's table), shown whatever the runs:
+    what its figures came from and why they are not comparable to ours, then the figures.
+    Numbers: one table per publication key."""
+    parts, numbers = [], {}
+    for pub in PUBLICATIONS:
+        if pub.heading is None:
+            continue
+        table = publication_rows(pub, inputs.ok_runs)
+        numbers[pub.key] = table
+        parts += [
+            f"## {pub.heading}",
+            "",
+            f"As printed in {pub.title}: {pub.source}. Shown for comparison only; its timings "
+            "are not comparable to ours.",
+            "",
+            markdown(table),
+            "",
+        ]
+    return Section("published_always", "\n".join(parts), numbers=numbers)
 
 
 def section(inputs: Inputs) -> Section:
@@ -169,6 +212,8 @@ def section(inputs: Inputs) -> Section:
     runs = inputs.ok_runs
     parts, numbers = [], {}
     for pub in PUBLICATIONS:
+        if pub.matches is None:
+            continue
         mine = runs[[pub.matches(row) for _, row in runs.iterrows()]] if not runs.empty else runs
         if mine.empty:
             continue

@@ -1,14 +1,16 @@
-"""Published experiments beside ours: recognised by protocol, quantities computed from our runs."""
+"""Published figures: the post's table always, others recognised by protocol beside quantities
+computed from our runs."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from mlpbench.report import ReportOutputs
 from mlpbench.report.published import PUBLICATIONS, publication_rows
 
-from .helpers import roles
+from .helpers import roles, table_rows
 
-BAYDIN, DLFS = PUBLICATIONS
+POST, BAYDIN, DLFS = PUBLICATIONS
 
 
 def baydin_run(method: str, per_step: float, forward: float, elapsed: float, acc: float) -> dict:
@@ -74,3 +76,17 @@ def test_runs_without_roles_compare_nothing() -> None:
     runs = runs.assign(role=None, engine_role=None)
     for pub in (BAYDIN, DLFS):
         assert set(publication_rows(pub, runs)["Ours"]) == {"n/a"}
+
+
+def test_the_post_is_always_shown_under_its_own_heading(rendered: ReportOutputs) -> None:
+    """The post is a publication too: no run matches it, and its table is shown as printed,
+    with nothing of ours beside it, between Memory or Speed and the figures."""
+    assert POST.heading is not None and POST.matches is None and POST.ours is None
+    assert "Ours" not in publication_rows(POST, pd.DataFrame()).columns
+    text = rendered.report_md.read_text()
+    part = text[text.index("## The post's published figures"):text.index("## Figures")]
+    assert "As printed in the blog post: unseeded, full MNIST" in part
+    assert table_rows(part, "numerical (central, h=1e-04)") == [
+        ["numerical (central, h=1e-04)", "100", "141 min 55.3 s", "1.5788", "0.6309"]]
+    assert "## Published experiments" not in text  # no run follows another publication
+    assert rendered.numbers["published_always"]["post"].equals(POST.figures)
