@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from mlpbench import methods, problem, results, run
+from mlpbench import measure, methods, problem, results
 from mlpbench.data import Dataset
 from mlpbench.methods import backprop, numerical, spsa
 from mlpbench.model import param_count
@@ -69,8 +69,8 @@ def test_measuring_changes_no_number_of_the_run(tmp_path, monkeypatch, name):
     curves are bitwise those of the same run without the measurement."""
     cfg = spsa.Config() if name == "spsa" else numerical.Config()
     measured = execute(settings(tmp_path / "a", method=cfg, epochs=3, steps_per_epoch=2))
-    monkeypatch.setattr(run, "gradient_peak_bytes", lambda *args: None)
-    monkeypatch.setattr(run, "forward_peak_bytes", lambda *args: None)
+    monkeypatch.setattr(measure, "gradient_peak_bytes", lambda *args: None)
+    monkeypatch.setattr(measure, "forward_peak_bytes", lambda *args: None)
     plain = execute(settings(tmp_path / "b", method=cfg, epochs=3, steps_per_epoch=2))
     assert measured["peak_mem_bytes"] > 0 and plain["peak_mem_bytes"] is None
     assert measured["final_loss"] == plain["final_loss"]
@@ -86,8 +86,9 @@ def test_measurement_leaves_the_parameters_as_they_were(subset: Dataset, name):
     s = settings(Path("/nonexistent"), method=cfg, h=methods.get(name).default_h(cfg))
     params = problem.init_network((HIDDEN,), np.random.default_rng(0), "float64")
     before = {k: v.copy() for k, v in params.items()}
-    x, t = run.measurement_batch(subset, s)
-    assert run.gradient_peak_bytes(methods.get(name), params, x, t, s) >= param_count(params) * 8
+    x, t = problem.fixed_batch(subset, s.batch_size, 0, s.dtype)
+    peak = measure.gradient_peak_bytes(methods.get(name), params, x, t, s)
+    assert peak >= param_count(params) * 8
     for key in params:
         np.testing.assert_array_equal(params[key], before[key])
 
@@ -96,13 +97,13 @@ def test_traced_peak_counts_what_is_allocated_inside_and_leaves_tracing_as_found
     """A 1,000-element float64 array is 8,000 bytes of the peak; tracemalloc is stopped again
     when it was off, and left tracing when a caller had started it."""
     assert not tracemalloc.is_tracing()
-    peak = run.traced_peak_bytes(lambda: np.ones(1000))
+    peak = measure.traced_peak_bytes(lambda: np.ones(1000))
     assert 8000 <= peak < 8000 + 1024
     assert not tracemalloc.is_tracing()
     tracemalloc.start()
     try:
         kept = np.ones(100_000)  # allocated before the baseline: not counted
-        assert 8000 <= run.traced_peak_bytes(lambda: np.ones(1000)) < 8000 + 1024
+        assert 8000 <= measure.traced_peak_bytes(lambda: np.ones(1000)) < 8000 + 1024
         assert tracemalloc.is_tracing()
         del kept
     finally:
@@ -117,7 +118,7 @@ def test_numba_kernels_allocations_are_traced():
     x = np.zeros((2, 50_000))
     x[:, ::2] = np.arange(25_000)  # 25,000 nonzero pixels per sample: ~800 KB of index arrays
     distinct_values(np.ascontiguousarray(x[:1, :10]))  # compiled or loaded before measuring
-    assert run.traced_peak_bytes(lambda: distinct_values(x)) > 50_000 * 8
+    assert measure.traced_peak_bytes(lambda: distinct_values(x)) > 50_000 * 8
 
 
 def test_runs_written_before_the_columns_read_them_as_null(tmp_path):

@@ -18,6 +18,8 @@ from mlpbench.methods import _directions, backprop, es, forward_gradient, spsa
 from mlpbench.model import PARAM_KEYS, init_params
 from mlpbench.train import fidelity, streams
 
+SPSA, FG, ES = spsa.Spsa(), forward_gradient.ForwardGradient(), es.EvolutionStrategies()
+
 
 @pytest.fixture(scope="module")
 def pooled_batch(subset):
@@ -42,9 +44,9 @@ def cosine(grads, reference) -> float:
 @pytest.mark.parametrize(
     ("module", "cfg", "h"),
     [
-        (spsa, spsa.Config(directions=20_000), 1e-3),
-        (spsa, spsa.Config(directions=20_000, distribution="gaussian"), 1e-3),
-        (forward_gradient, forward_gradient.Config(directions=20_000), 0.0),
+        (SPSA, spsa.Config(directions=20_000), 1e-3),
+        (SPSA, spsa.Config(directions=20_000, distribution="gaussian"), 1e-3),
+        (FG, forward_gradient.Config(directions=20_000), 0.0),
     ],
     ids=["spsa-rademacher", "spsa-gaussian", "forward-gradient"],
 )
@@ -56,7 +58,7 @@ def test_mean_of_many_estimates_reaches_the_gradient(module, cfg, h, tiny_params
     assert cosine(mean, exact) > 0.99
 
 
-@pytest.mark.parametrize("module", [spsa, forward_gradient])
+@pytest.mark.parametrize("module", [SPSA, FG])
 def test_one_estimate_has_cosine_about_one_over_sqrt_p(module, small_params, real_batch):
     """784-6-10 (P = 4,780): E|cos| = sqrt(2 / (pi P)) for a Gaussian direction, about the
     same for Rademacher; the mean of 200 single-direction cosines lands within 25% of it."""
@@ -83,9 +85,9 @@ def test_es_on_raw_losses_is_gaussian_spsa(small_params, real_batch, noise):
     """Same stream, same draws: ES without shaping and MeZO with as many directions agree
     (ES evaluates its population in one batch, MeZO one direction at a time)."""
     x, t = real_batch
-    a = es.EvolutionStrategies().make_estimator(es.Config(population=5, noise=noise), 1e-3, 1e-7,
+    a = ES.make_estimator(es.Config(population=5, noise=noise), 1e-3, 1e-7,
                           np.random.default_rng(4))
-    b = spsa.Spsa().make_estimator(spsa.Config(directions=5, distribution="gaussian", noise=noise),
+    b = SPSA.make_estimator(spsa.Config(directions=5, distribution="gaussian", noise=noise),
                             1e-3, 1e-7, np.random.default_rng(4))
     ga, gb = a(small_params, x, t), b(small_params, x, t)
     assert ga.loss_evals == gb.loss_evals == 10
@@ -96,7 +98,7 @@ def test_es_on_raw_losses_is_gaussian_spsa(small_params, real_batch, noise):
 def test_es_rank_shaping_descends(tiny_params, pooled_batch):
     x, t = pooled_batch
     exact = backprop.gradient(tiny_params, x, t, 1e-7)
-    estimate = es.EvolutionStrategies().make_estimator(
+    estimate = ES.make_estimator(
         es.Config(population=5000, rank_shaping=True), 1e-2, 1e-7, np.random.default_rng(0))
     assert cosine(estimate(tiny_params, x, t).grads, exact) > 0.9
 
@@ -108,8 +110,8 @@ def test_centred_ranks():
 
 @pytest.mark.parametrize(
     ("module", "cfg", "evals"),
-    [(spsa, spsa.Config(directions=3), 6), (forward_gradient, forward_gradient.Config(
-        directions=3), 3), (es, es.Config(population=3), 6)],
+    [(SPSA, spsa.Config(directions=3), 6), (FG, forward_gradient.Config(
+        directions=3), 3), (ES, es.Config(population=3), 6)],
 )
 def test_same_stream_same_estimate_and_eval_counts(module, cfg, evals, small_params, real_batch):
     x, t = real_batch
@@ -126,7 +128,8 @@ def test_same_stream_same_estimate_and_eval_counts(module, cfg, evals, small_par
 def test_float32_estimates_stay_float32(small_params, real_batch):
     x, t = (a.astype(np.float32) for a in real_batch)
     p32 = {k: v.astype(np.float32) for k, v in small_params.items()}
-    for module in (spsa, forward_gradient, es):
+    for module in (SPSA, FG,
+                   ES):
         grads = module.make_estimator(module.Config(), 1e-2, 1e-7,
                                       np.random.default_rng(0))(p32, x, t).grads
         assert all(grads[k].dtype == np.float32 for k in PARAM_KEYS)
@@ -146,14 +149,14 @@ def test_method_stream_leaves_init_and_batches_as_before():
 @pytest.mark.parametrize(
     ("module", "cfg", "key"),
     [
-        (spsa, spsa.Config(directions=0), "method.directions"),
-        (spsa, spsa.Config(distribution="uniform"), "method.distribution"),
-        (forward_gradient, forward_gradient.Config(directions=-1), "method.directions"),
-        (es, es.Config(population=0), "method.population"),
-        (forward_gradient, forward_gradient.Config(jvp="reverse"), "method.jvp"),
-        (forward_gradient, forward_gradient.Config(noise="cached"), "method.noise"),
-        (es, es.Config(noise="shared"), "method.noise"),
-        (spsa, spsa.Config(noise="table"), "method.noise"),
+        (SPSA, spsa.Config(directions=0), "method.directions"),
+        (SPSA, spsa.Config(distribution="uniform"), "method.distribution"),
+        (FG, forward_gradient.Config(directions=-1), "method.directions"),
+        (ES, es.Config(population=0), "method.population"),
+        (FG, forward_gradient.Config(jvp="reverse"), "method.jvp"),
+        (FG, forward_gradient.Config(noise="cached"), "method.noise"),
+        (ES, es.Config(noise="shared"), "method.noise"),
+        (SPSA, spsa.Config(noise="table"), "method.noise"),
     ],
 )
 def test_bad_options_name_the_key(module, cfg, key):
@@ -190,10 +193,10 @@ def test_options_text_is_stable():
 
 
 def test_settings_use_method_defaults_unless_given():
-    from mlpbench.config import RunConfig, settings_from
+    from mlpbench.config import RunConfig, settings_from, writable_node
 
     def settings(**changes):
-        cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), {
+        cfg = OmegaConf.merge(writable_node(RunConfig), {
             "dataset": {"name": "mnist_subset"}, **changes})
         return settings_from(cfg)
 
