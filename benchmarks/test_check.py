@@ -29,7 +29,7 @@ from mlpbench import problem
 from mlpbench.methods import backprop, es, forward_gradient, numerical, spsa
 from mlpbench.methods.incremental.driver import incremental_gradient, warm_up
 from mlpbench.model import loss, param_count
-from mlpbench.studies import scaling
+from mlpbench.studies import scaling_study
 
 X, T = real_batch(50, seed=1)
 PARAMS = seed_network(16)
@@ -88,8 +88,8 @@ def test_check_deep_incremental(benchmark, one_blas_thread):
 
 def test_check_deep_naive(benchmark, one_blas_thread):
     params = deep_network(DEEP_WIDTHS)
-    entries = scaling.sample_entries(params, 200, np.random.default_rng(1))
-    benchmark.pedantic(scaling.naive_sample_step(params, X, T, entries), rounds=3)
+    entries = scaling_study.sample_entries(params, 200, np.random.default_rng(1))
+    benchmark.pedantic(scaling_study.naive_sample_step(params, X, T, entries), rounds=3)
     record("check_deep_naive_sample", benchmark)
     MEDIANS["check_deep_naive"] = MEDIANS["check_deep_naive_sample"] * (
         param_count(params) / len(entries))

@@ -4,8 +4,8 @@
 float64, central differences at h = 1e-4, BLAS on one thread as in runs. A whole naive step of
 784-100-100-10 is 179,220 loss evaluations (about two minutes here), so the naive loop is timed
 on a sample of entries drawn uniformly from all parameters and its per-entry mean multiplied by
-the parameter count, as the scaling study does (``studies.scaling``); the incremental engine is
-timed on whole steps. Both in this process, side by side. `make bench` runs this file.
+the parameter count, as the scaling study does (``studies.scaling_study``); the incremental
+engine is timed on whole steps. Both in this process, side by side. `make bench` runs this file.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from benchmarks.conftest import MEDIANS, RATIOS, real_batch, record
 from mlpbench import problem
 from mlpbench.methods import numerical
 from mlpbench.model import param_count
-from mlpbench.studies import scaling
+from mlpbench.studies import scaling_study
 
 X, T = real_batch(100)
 NETWORKS = {"784-32-32-10": (32, 32), "784-100-100-10": (100, 100)}
@@ -42,8 +42,8 @@ def test_deep_incremental_step(benchmark, name, one_blas_thread):
 @pytest.mark.parametrize("name", NETWORKS)
 def test_deep_naive_step_sampled(benchmark, name, one_blas_thread):
     params = network(NETWORKS[name])
-    entries = scaling.sample_entries(params, SAMPLED_ENTRIES, np.random.default_rng(1))
-    step = scaling.naive_sample_step(params, X, T, entries)
+    entries = scaling_study.sample_entries(params, SAMPLED_ENTRIES, np.random.default_rng(1))
+    step = scaling_study.naive_sample_step(params, X, T, entries)
     benchmark.pedantic(step, rounds=3, warmup_rounds=0)
     record(f"deep naive sample {name}", benchmark)
     MEDIANS[f"deep naive {name}"] = MEDIANS[f"deep naive sample {name}"] * (

@@ -1,4 +1,4 @@
-"""``python -m mlpbench.gradcheck``: the command of ``mlpbench.studies.gradcheck``.
+"""``python -m mlpbench.gradcheck``: the command of ``mlpbench.studies.gradcheck_study``.
 
 The study lives with the others in ``mlpbench.studies``; this name stays the command that the
 Makefile, the README and the reports cite.
@@ -6,7 +6,7 @@ Makefile, the README and the reports cite.
 
 import sys
 
-from mlpbench.studies.gradcheck import main
+from mlpbench.studies.gradcheck_study import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,4 +1,4 @@
-"""``python -m mlpbench.scaling``: the command of ``mlpbench.studies.scaling``.
+"""``python -m mlpbench.scaling``: the command of ``mlpbench.studies.scaling_study``.
 
 The study lives with the others in ``mlpbench.studies``; this name stays the command that the
 Makefile, the README and the reports cite.
@@ -6,7 +6,7 @@ Makefile, the README and the reports cite.
 
 import sys
 
-from mlpbench.studies.scaling import main
+from mlpbench.studies.scaling_study import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -27,9 +27,9 @@ pipeline (``render``):
    - ``published.section``: "## Published experiments", a publication's figures beside ours
      where runs follow its protocol;
    - ``runs.figures_section``: "## Figures", loss and test accuracy curves, the paired seed;
-   - ``scaling``: "## Scaling", time per step against network size (``python -m
+   - ``scaling_section``: "## Scaling", time per step against network size (``python -m
      mlpbench.scaling``);
-   - ``gradcheck``: "## Gradient error against h" (``python -m mlpbench.gradcheck``);
+   - ``gradcheck_section``: "## Gradient error against h" (``python -m mlpbench.gradcheck``);
 
 4. write every figure (matplotlib, Agg canvas, no display), then report.md, each atomically,
    and remove the figures an earlier render wrote that no section draws now.

@@ -21,11 +21,11 @@ from mlpbench.errors import ResultsError
 from mlpbench.report import (
     costs,
     estimators,
-    gradcheck,
+    gradcheck_section,
     memory,
     published,
     runs,
-    scaling,
+    scaling_section,
     speed,
 )
 from mlpbench.report.configs import label_configs, summarise
@@ -44,8 +44,8 @@ SECTIONS: tuple[SectionFn, ...] = (
     published.always_section,  # "## The post's published figures"
     published.section,  # "## Published experiments" (runs of a publication's protocol)
     runs.figures_section,  # "## Figures"
-    scaling.section,  # "## Scaling"
-    gradcheck.section,  # "## Gradient error against h"
+    scaling_section.section,  # "## Scaling"
+    gradcheck_section.section,  # "## Gradient error against h"
 )
 """The sections in the order report.md shows them; one without anything to say is left out."""
 
@@ -111,8 +111,8 @@ def read_inputs(results_dir: Path, bad_files: list[tuple[Path, str]]) -> Inputs:
     kept = label_configs(attempts.kept)
     ok_runs = kept[kept["status"].eq("ok")]
     summary = summarise(ok_runs)
-    scaling_rows = scaling.read_scaling(results_dir, bad_files)
-    gradcheck_rows = gradcheck.read_gradcheck(results_dir, bad_files)
+    scaling_rows = scaling_section.read_scaling(results_dir, bad_files)
+    gradcheck_rows = gradcheck_section.read_gradcheck(results_dir, bad_files)
     return Inputs(curves=curves, kept=kept, ok_runs=ok_runs, set_aside=attempts.set_aside,
                   summary=summary, colors=colors(summary["config"]), scaling=scaling_rows,
                   gradcheck=gradcheck_rows, left_out=pd.DataFrame(left_out))

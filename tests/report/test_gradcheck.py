@@ -11,7 +11,7 @@ import pytest
 
 from mlpbench import results
 from mlpbench.report import ReportOutputs, render
-from mlpbench.report.gradcheck import (
+from mlpbench.report.gradcheck_section import (
     FIGURE,
     SCHEMES,
     best_of,
@@ -28,14 +28,14 @@ GC_STEPS = (1e-2, 1e-4, 1e-6)
 def gradcheck_results(results_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shared runs plus a gradcheck folder: one small invocation, and an older copy of its
     complex-step rows with every error times 7 (which must lose to the newer one)."""
-    from mlpbench.studies import gradcheck
+    from mlpbench.studies import gradcheck_study
 
     target = tmp_path_factory.mktemp("gradcheck-results") / "results"
     shutil.copytree(results_dir, target)
     folder = target / "gradcheck"
     argv = ["--out", str(folder), "--hidden", "4", "--batch-size", "10", "--trained-epochs",
             "2", "--h-max", "1e-2", "--h-min", "1e-6", "--points", str(len(GC_STEPS))]
-    assert gradcheck.main(argv) == 0
+    assert gradcheck_study.main(argv) == 0
     new = pd.read_parquet(folder)
     old = new[new["scheme"] == "complex_step"].assign(
         measurement_id="old", rel_err=lambda f: f["rel_err"] * 7,

@@ -14,7 +14,7 @@ import pytest
 
 from mlpbench import results
 from mlpbench.report import ReportOutputs, render
-from mlpbench.report.scaling import FIGURE, latest_scaling, loglog_slope, read_scaling
+from mlpbench.report.scaling_section import FIGURE, latest_scaling, loglog_slope, read_scaling
 
 from .helpers import T0, is_png, table_rows
 
@@ -145,7 +145,7 @@ def test_depth_cells_get_their_own_table_and_figure(scaling_results: Path, tmp_p
                                                     subset) -> None:
     """The study measured for real at three depths (tiny sizes): a "### Depth" subsection with
     times, ratios to backprop and slopes, and its figure; the width section is unchanged."""
-    from mlpbench.studies import scaling as study
+    from mlpbench.studies import scaling_study as study
 
     target = tmp_path / "results"
     shutil.copytree(scaling_results, target)

@@ -17,9 +17,9 @@ from mlpbench import problem, results, train
 from mlpbench.data import load_dataset
 from mlpbench.methods import backprop
 from mlpbench.model import loss
-from mlpbench.report.gradcheck import best_of
+from mlpbench.report.gradcheck_section import best_of
 from mlpbench.run import execute
-from mlpbench.studies import gradcheck
+from mlpbench.studies import gradcheck_study
 from tests.run_settings import run_settings
 
 HIDDEN = 8
@@ -37,7 +37,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFr
             "--points", str(len(STEPS))]
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        assert gradcheck.main(argv) == 0
+        assert gradcheck_study.main(argv) == 0
     return out, pd.read_parquet(out), stdout.getvalue()
 
 
@@ -51,9 +51,10 @@ def curve(rows: pd.DataFrame, scheme: str, dtype: str = "float64",
 
 def test_one_row_per_weights_scheme_dtype_and_h(small_run) -> None:
     out, rows, _ = small_run
-    assert len(rows) == 2 * len(gradcheck.SCHEMES) * len(gradcheck.DTYPES) * len(STEPS)  # 100
+    schemes, dtypes = gradcheck_study.SCHEMES, gradcheck_study.DTYPES
+    assert len(rows) == 2 * len(schemes) * len(dtypes) * len(STEPS)  # 100
     assert sorted(set(rows["h"])) == sorted(STEPS)
-    assert set(rows["scheme"]) == set(gradcheck.SCHEMES)
+    assert set(rows["scheme"]) == set(gradcheck_study.SCHEMES)
     assert list(rows.columns) == results.GRADCHECK_SCHEMA.names
     assert rows["measurement_id"].nunique() == 1
     files = [p.name for p in out.iterdir()]
@@ -72,7 +73,7 @@ def test_float64_errors_follow_the_theory(small_run, weights: str) -> None:
     central = curve(rows, "central", weights=weights)
     assert central.loc[1e-4, "rel_err"] < 1e-6  # measured: about 1e-9
     assert central.loc[1e-4, "cos"] == pytest.approx(1.0, abs=1e-12)
-    best = {s: curve(rows, s, weights=weights)["rel_err"].min() for s in gradcheck.SCHEMES}
+    best = {s: curve(rows, s, weights=weights)["rel_err"].min() for s in gradcheck_study.SCHEMES}
     assert best["central"] < best["forward"] / 100
     assert best["richardson"] < best["central"] / 10
     assert best["complex_step"] < 1e-13  # exact to rounding (measured: about 4e-16)
@@ -113,7 +114,7 @@ def test_trained_weights_are_a_backprop_runs(tmp_path: Path) -> None:
     )
     run = execute(settings)
     data = load_dataset("mnist_subset")
-    params = gradcheck.trained_weights(data, HIDDEN, seed=1, epochs=2)
+    params = gradcheck_study.trained_weights(data, HIDDEN, seed=1, epochs=2)
     batches = train.batch_indices(train.streams(1).batches, data.n_train, 100)
     idx = [next(batches) for _ in range(2)][-1]
     x, t = problem.inputs(data.x_train[idx]), problem.targets(data.y_train[idx])
@@ -121,20 +122,20 @@ def test_trained_weights_are_a_backprop_runs(tmp_path: Path) -> None:
 
 
 def test_h_grid_is_half_decades_with_exact_decades() -> None:
-    grid = gradcheck.h_grid(gradcheck.DEFAULT_H_MAX, gradcheck.DEFAULT_H_MIN,
-                            gradcheck.DEFAULT_POINTS)
+    grid = gradcheck_study.h_grid(gradcheck_study.DEFAULT_H_MAX, gradcheck_study.DEFAULT_H_MIN,
+                            gradcheck_study.DEFAULT_POINTS)
     assert len(grid) == 27 and grid[0] == 1e-1 and grid[-1] == 1e-14
     assert 1e-4 in grid and 1e-8 in grid
     assert grid[1] == pytest.approx(10 ** -1.5)
-    assert gradcheck.h_grid(1e-3, 1e-3, 1) == [1e-3]
+    assert gradcheck_study.h_grid(1e-3, 1e-3, 1) == [1e-3]
 
 
 def test_non_finite_gradient_is_nan_not_a_crash() -> None:
     reference = {"W1": np.ones((2, 2)), "b1": np.ones(2), "W2": np.ones((2, 1)), "b2": np.ones(1)}
     grads = {**reference, "b1": np.array([1.0, math.inf])}
-    assert all(math.isnan(v) for v in gradcheck.gradient_errors(grads, reference))
+    assert all(math.isnan(v) for v in gradcheck_study.gradient_errors(grads, reference))
     scaled = {k: 2 * v for k, v in reference.items()}
-    rel_err, cos, max_abs = gradcheck.gradient_errors(scaled, reference)
+    rel_err, cos, max_abs = gradcheck_study.gradient_errors(scaled, reference)
     assert (rel_err, cos, max_abs) == pytest.approx((1.0, 1.0, 1.0))
     best = best_of(pd.DataFrame({"h": [1e-2, 1e-3], "rel_err": [math.nan] * 2}))
     assert math.isnan(best["h"]) and math.isnan(best["rel_err"])
@@ -156,7 +157,7 @@ def test_bad_argument_is_one_line_exit_2(
     args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        gradcheck.main(["--out", str(tmp_path / "g"), *args])
+        gradcheck_study.main(["--out", str(tmp_path / "g"), *args])
     assert exit_info.value.code == 2
     captured = capsys.readouterr()
     assert captured.out == ""

@@ -10,7 +10,8 @@ FORBIDDEN = ("hydra", "omegaconf", "mlpbench.run", "mlpbench.config", "mlpbench.
 
 PROGRAM = """
 import sys
-import mlpbench.gradcheck, mlpbench.scaling, mlpbench.studies.gradcheck, mlpbench.studies.scaling
+import mlpbench.gradcheck, mlpbench.scaling
+import mlpbench.studies.gradcheck_study, mlpbench.studies.scaling_study
 print(",".join(sorted(sys.modules)))
 """
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from mlpbench.model import PARAM_KEYS, param_count
-from mlpbench.studies import scaling
+from mlpbench.studies import scaling_study
 
 HIDDEN = (4, 8)
 BATCH = (5, 10)
@@ -28,15 +28,15 @@ def tiny_grid(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFr
             "--repeats", "1", "--naive-sample", str(NAIVE_SAMPLE)]
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        assert scaling.main(argv) == 0
+        assert scaling_study.main(argv) == 0
     return out, pd.read_parquet(out), stdout.getvalue()
 
 
 def test_one_row_per_engine_and_cell(tiny_grid: tuple[Path, pd.DataFrame, str]) -> None:
     out, rows, _ = tiny_grid
-    assert len(rows) == len(scaling.ENGINES) * len(HIDDEN) * len(BATCH)
+    assert len(rows) == len(scaling_study.ENGINES) * len(HIDDEN) * len(BATCH)
     cells = set(zip(rows["engine"], rows["hidden_size"], rows["batch_size"], strict=True))
-    assert cells == {(e, h, b) for e in scaling.ENGINES for h in HIDDEN for b in BATCH}
+    assert cells == {(e, h, b) for e in scaling_study.ENGINES for h in HIDDEN for b in BATCH}
     files = [p.name for p in out.iterdir()]
     assert len(files) == 1 and files[0].endswith(".parquet") and not files[0].startswith(".")
     assert rows["measurement_id"].nunique() == 1
@@ -90,36 +90,37 @@ def test_stdout_table(tiny_grid: tuple[Path, pd.DataFrame, str]) -> None:
 
 def test_cell_params_are_the_seed_network() -> None:
     for hidden in (1, 16, 50, 200):
-        params = scaling.cell_params(hidden)
+        params = scaling_study.cell_params(hidden)
         assert param_count(params) == 784 * hidden + hidden + 10 * hidden + 10
         assert params["W1"].shape == (784, hidden) and params["b2"].shape == (10,)
-    assert param_count(scaling.cell_params(50)) == 39_760
+    assert param_count(scaling_study.cell_params(50)) == 39_760
 
 
 def test_naive_sample_is_distinct_valid_and_spans_blocks() -> None:
-    params = scaling.cell_params(2)  # 1,568 + 2 + 20 + 10 entries: small blocks get drawn
+    params = scaling_study.cell_params(2)  # 1,568 + 2 + 20 + 10 entries: small blocks get drawn
     total = param_count(params)
-    entries = scaling.sample_entries(params, 400, np.random.default_rng(0))
+    entries = scaling_study.sample_entries(params, 400, np.random.default_rng(0))
     assert len(entries) == len(set(entries)) == 400
     for key, index in entries:
         assert key in PARAM_KEYS
         assert all(0 <= i < n for i, n in zip(index, params[key].shape, strict=True))
     share_w1 = sum(key == "W1" for key, _ in entries) / len(entries)
     assert abs(share_w1 - params["W1"].size / total) < 0.05
-    again = scaling.sample_entries(params, 400, np.random.default_rng(0))
+    again = scaling_study.sample_entries(params, 400, np.random.default_rng(0))
     assert again == entries
-    assert len(scaling.sample_entries(params, 10 * total, np.random.default_rng(0))) == total
+    assert len(scaling_study.sample_entries(params, 10 * total, np.random.default_rng(0))) == total
 
 
 def test_step_seconds_scales_the_sample() -> None:
-    median, best = scaling.step_seconds([0.3, 0.1, 0.2], scale=1000 / 10)
+    median, best = scaling_study.step_seconds([0.3, 0.1, 0.2], scale=1000 / 10)
     assert (median, best) == pytest.approx((20.0, 10.0))
 
 
 def test_default_repeats_shrink_for_slow_cells() -> None:
-    assert scaling.repeats_for(0.01, None) == scaling.DEFAULT_REPEATS
-    assert scaling.repeats_for(scaling.SLOW_CALL_S * 2, None) == scaling.SLOW_REPEATS
-    assert scaling.repeats_for(100.0, 7) == 7
+    assert scaling_study.repeats_for(0.01, None) == scaling_study.DEFAULT_REPEATS
+    slow = scaling_study.SLOW_CALL_S * 2
+    assert scaling_study.repeats_for(slow, None) == scaling_study.SLOW_REPEATS
+    assert scaling_study.repeats_for(100.0, 7) == 7
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -49,7 +49,7 @@ from mlpbench.errors import EXIT_USAGE, ConfigError, MlpbenchError
 from mlpbench.methods import backprop, numerical
 from mlpbench.model import DTYPES, PARAM_KEYS, Params
 from mlpbench.report.format import format_error, format_step, weights_text
-from mlpbench.report.gradcheck import best_of, best_steps
+from mlpbench.report.gradcheck_section import best_of, best_steps
 from mlpbench.settings import DatasetConfig, ModelConfig, RunConfig
 from mlpbench.studies.cli import OneLineParser, int_at_least, positive_float
 
