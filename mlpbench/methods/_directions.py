@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mlpbench.errors import ConfigError
 from mlpbench.model import Params, activate, cross_entropy, n_layers, param_count, softmax
 
 DISTRIBUTIONS = ("rademacher", "gaussian")
@@ -128,12 +127,6 @@ def sampler(
     return lambda params: draw(params, rng, distribution)
 
 
-def check_noise(key: str, noise: str) -> None:
-    """``noise`` must be one of ``NOISES``."""
-    if noise not in NOISES:
-        raise ConfigError(f"{key}: unknown '{noise}'; allowed: {', '.join(NOISES)}")
-
-
 def gaussian(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """N(0, 1) entries drawn in float64 (so a run's directions do not depend on its dtype),
     converted only when the parameters are float32."""
@@ -217,12 +210,6 @@ def averaged(
         for key, value in z.items():
             total[key] += s * value
     return {key: value / count for key, value in total.items()}
-
-
-def check_count(key: str, count: int) -> None:
-    """A direction or pair count must be at least 1."""
-    if count < 1:
-        raise ConfigError(f"{key}: must be an integer >= 1, got {count}")
 
 
 def learning_rate(count: int) -> float:

@@ -24,6 +24,7 @@ import numpy as np
 from mlpbench.methods import _directions
 from mlpbench.methods.base import Estimator, GradientMethod, GradientResult, first_layer_share
 from mlpbench.model import Params
+from mlpbench.settings import at_least, one_of, setting
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,12 @@ class Config:
     """``method=es``; sigma is the top-level ``h``."""
 
     name: str = "es"
-    population: int = 10  # antithetic pairs per step; two loss evaluations each
-    rank_shaping: bool = False  # true: centred ranks of the 2 x population losses, not losses
-    noise: str = "table"  # table (Salimans et al.'s shared noise, drawn once per run) | fresh
+    population: int = setting(10, "antithetic pairs per step; two loss evaluations each",
+                              check=at_least(1))
+    rank_shaping: bool = setting(False, "true: centred ranks of the 2 x population losses "
+                                 "instead of the losses")
+    noise: str = setting("table", "table (Salimans et al.'s shared noise, drawn once per run) "
+                         "| fresh", check=one_of(*_directions.NOISES))
 
 
 def centred_ranks(values: np.ndarray) -> np.ndarray:
@@ -59,10 +63,6 @@ class EvolutionStrategies(GradientMethod):
         estimate is scaled by ranks, not by the loss (measured, README "Gradient methods")."""
         return 0.003 if cfg.rank_shaping else _directions.learning_rate(cfg.population)
 
-    def check(self, cfg: Config) -> None:
-        """Raise ``ConfigError`` naming the first option out of range."""
-        _directions.check_count("method.population", cfg.population)
-        _directions.check_noise("method.noise", cfg.noise)
 
     def forward_passes(self, cfg: Config, sizes: tuple[int, ...]) -> float:
         """x W1 once for the population, then per pair x Z1 and the rest of the network twice:

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlpbench.errors import ConfigError
 from mlpbench.methods import _directions, backprop
 from mlpbench.methods.base import Estimator, GradientMethod, GradientResult, first_layer_share
 from mlpbench.model import Params, back_through, loss_value, n_layers
+from mlpbench.settings import at_least, one_of, setting
 
 JVPS = ("dual", "complex_step")
 COMPLEX_STEP = 1e-20
@@ -46,9 +46,12 @@ class Config:
     """``method=forward_gradient``."""
 
     name: str = "forward_gradient"
-    directions: int = 1  # directions averaged per step; one forward-mode pass each
-    jvp: str = "dual"  # dual (forward mode, tangents beside activations) | complex_step
-    noise: str = "table"  # table (slices of a Gaussian table drawn once per run) | fresh
+    directions: int = setting(1, "directions averaged per step; one forward-mode pass each",
+                              check=at_least(1))
+    jvp: str = setting("dual", "dual (forward mode, tangents beside activations) | "
+                       "complex_step", check=one_of(*JVPS))
+    noise: str = setting("table", "table (slices of a Gaussian table drawn once per run) | "
+                         "fresh", check=one_of(*_directions.NOISES))
 
 
 def complex_step_derivative(
@@ -113,12 +116,6 @@ class ForwardGradient(GradientMethod):
         """0.1, or 0.03 for one direction (see ``_directions.learning_rate``)."""
         return _directions.learning_rate(cfg.directions)
 
-    def check(self, cfg: Config) -> None:
-        """Raise ``ConfigError`` naming the first option out of range."""
-        _directions.check_count("method.directions", cfg.directions)
-        if cfg.jvp not in JVPS:
-            raise ConfigError(f"method.jvp: unknown '{cfg.jvp}'; allowed: {', '.join(JVPS)}")
-        _directions.check_noise("method.noise", cfg.noise)
 
     def forward_passes(self, cfg: Config, sizes: tuple[int, ...]) -> float:
         """``dual``: the primal pass once, then per direction the first layer's tangent product

@@ -32,7 +32,6 @@ from itertools import pairwise
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from mlpbench.errors import ConfigError
 from mlpbench.methods.base import (
     DEFAULT_H,
     Estimator,
@@ -46,6 +45,7 @@ from mlpbench.results.schemas import (
     ENGINE_ROLE_SEED_LOOP,
     ROLE_SEED_KIND,
 )
+from mlpbench.settings import one_of, setting
 
 PLAIN_SCHEMES = ("central", "forward", "backward")
 """The post's kind of finite differences."""
@@ -61,8 +61,10 @@ class Config:
     """``method=numerical``; the step ``h`` is the top-level key."""
 
     name: str = "numerical"
-    scheme: str = "central"  # central | forward | backward | richardson | complex_step
-    engine: str = "incremental"  # incremental | naive: the seed's loop (copy, perturb, pass)
+    scheme: str = setting("central", "central | forward | backward | richardson | "
+                          "complex_step", check=one_of(*SCHEMES))
+    engine: str = setting("incremental", "incremental | naive: the seed's loop (copy, "
+                          "perturb, full pass)", check=one_of(*ENGINES))
 
 
 def loss_with_moved(
@@ -193,16 +195,6 @@ class Numerical(GradientMethod):
         """The step h for ``cfg`` when the user sets none: 1e-20 for the complex step, else 1e-4."""
         return COMPLEX_STEP_H if cfg.scheme == "complex_step" else DEFAULT_H
 
-    def check(self, cfg: Config) -> None:
-        """Raise ``ConfigError`` naming ``method.scheme`` or ``method.engine`` when unknown."""
-        if cfg.scheme not in SCHEMES:
-            raise ConfigError(
-                f"method.scheme: unknown '{cfg.scheme}'; allowed: {', '.join(SCHEMES)}"
-            )
-        if cfg.engine not in ENGINES:
-            raise ConfigError(
-                f"method.engine: unknown '{cfg.engine}'; allowed: {', '.join(ENGINES)}"
-            )
 
     def role(self, cfg: Config) -> str | None:
         """The post's kind of gradient: its plain differences, central, forward or backward."""

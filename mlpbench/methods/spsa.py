@@ -30,6 +30,7 @@ from mlpbench.errors import ConfigError
 from mlpbench.methods import _directions
 from mlpbench.methods.base import Estimator, GradientMethod, GradientResult
 from mlpbench.model import Params
+from mlpbench.settings import at_least, one_of, setting
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,12 @@ class Config:
     """``method=spsa``; the perturbation size is the top-level ``h``."""
 
     name: str = "spsa"
-    directions: int = 1  # directions averaged per step; two loss evaluations each
-    distribution: str = "rademacher"  # rademacher (SPSA) | gaussian (MeZO)
-    noise: str = "fresh"  # fresh (drawn per direction) | table (gaussian only: a per-run table)
+    directions: int = setting(1, "directions averaged per step; two loss evaluations each",
+                              check=at_least(1))
+    distribution: str = setting("rademacher", "rademacher (SPSA) | gaussian (MeZO)",
+                                check=one_of(*_directions.DISTRIBUTIONS))
+    noise: str = setting("fresh", "fresh (drawn per direction) | table (gaussian only: slices "
+                         "of a table drawn once per run)", check=one_of(*_directions.NOISES))
 
 
 class Spsa(GradientMethod):
@@ -58,14 +62,8 @@ class Spsa(GradientMethod):
         return _directions.learning_rate(cfg.directions)
 
     def check(self, cfg: Config) -> None:
-        """Raise ``ConfigError`` naming the first option out of range."""
-        _directions.check_count("method.directions", cfg.directions)
-        if cfg.distribution not in _directions.DISTRIBUTIONS:
-            raise ConfigError(
-                f"method.distribution: unknown '{cfg.distribution}'; allowed: "
-                f"{', '.join(_directions.DISTRIBUTIONS)}"
-            )
-        _directions.check_noise("method.noise", cfg.noise)
+        """The declared checks, then: a noise table holds Gaussian noise only."""
+        super().check(cfg)
         if cfg.noise == "table" and cfg.distribution != "gaussian":
             raise ConfigError("method.noise: 'table' holds Gaussian noise; allowed with "
                               "method.distribution=gaussian only (rademacher signs are cheap "
