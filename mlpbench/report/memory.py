@@ -2,10 +2,11 @@
 forward pass of the same network.
 
 Zeroth-order methods are argued for by memory rather than time (MeZO: "only inference
-memory"); the runs measure it (``run.gradient_peak_bytes`` and ``run.forward_peak_bytes``, in
-the ``peak_mem_bytes`` and ``forward_peak_mem_bytes`` columns), so the claim is read off a
-table, not assumed. The section is left out when no run has the columns (results written
-before they existed), so reports of such results render as they did.
+memory"); the runs measure it (``measure.gradient_peak_bytes`` and
+``measure.forward_peak_bytes``, in the ``peak_mem_bytes`` and ``forward_peak_mem_bytes``
+columns), so the claim is read off a table, not assumed. The section is left out when no run
+has the columns (results written before they existed), so reports of such results render as
+they did.
 """
 
 from __future__ import annotations

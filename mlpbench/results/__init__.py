@@ -1,5 +1,6 @@
 """Everything mlpbench writes and reads back: the formats (``schemas``), the atomic writers,
-readers and attempt selection (``store``), and the environment columns (``environment``).
+readers and attempt selection (``store``), one claim per run id (``claims``), and the
+environment columns (``environment``).
 
 Training and the studies write through this package; the report reads through it alone, so
 rendering a report needs neither the training stack nor Hydra.

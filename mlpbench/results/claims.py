@@ -74,15 +74,6 @@ def try_lock(path: Path, *, wait: bool = False) -> FileLock | None:
     return lock
 
 
-def is_claimed(results_dir: Path, run_id: str) -> bool:
-    """Whether some process holds ``run_id``'s claim now (this one included)."""
-    lock = try_lock(lock_path(results_dir, run_id))
-    if lock is None:
-        return True
-    lock.release()
-    return False
-
-
 def clear_debris(
     results_dir: Path, own_run_id: str, say: Callable[[str], None]
 ) -> list[Path]:

@@ -7,7 +7,7 @@ temporary name, fsynced and renamed into place, so a reader never sees half a fi
 readers skip names starting with "." or "_"). The runs file is written last: a curves file
 without its runs file is an interrupted write. A run is *committed* when its runs row and its
 curves both read back whole and agree (as many curve rows as epochs done); ``read_results`` and
-resume (``committed_attempts``) use that one definition, and anything else is left out and named.
+resume (``scan_attempts``) use that one definition, and anything else is left out and named.
 Debris of a killed write (an orphan curves file, a dot-named temporary) is moved to
 ``results_dir/.debris`` by the next run that starts there (``find_debris``, ``quarantine``), so
 ``pd.read_parquet(results_dir / "curves")`` sees committed runs only. Names are unique per
