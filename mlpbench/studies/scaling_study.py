@@ -58,11 +58,12 @@ ENGINES: tuple[str, ...] = (REFERENCE, *numerical.ENGINES)
 """backprop, then the numerical engines: incremental and naive."""
 ROLES_BY_ENGINE: dict[str, tuple[str | None, str | None]] = {
     REFERENCE: (results.ROLE_REFERENCE, None),
-    numerical.INCREMENTAL: (None, results.ENGINE_ROLE_FAST),
-    numerical.NAIVE: (None, results.ENGINE_ROLE_SEED_LOOP),
+    **{engine: (None, numerical.Numerical().engine_role(numerical.Config(engine=engine)))
+       for engine in numerical.ENGINES},
 }
 """(``role``, ``engine_role``) of each engine's rows, what the report orders and styles them by:
-backprop is the reference, incremental the fast engine, naive the seed's loop."""
+backprop is the reference; each numerical engine's role is the one the method declares
+(incremental the fast engine, naive the seed's loop)."""
 DEFAULT_HIDDEN: tuple[int, ...] = (16, 32, 50, 100, 200)
 DEFAULT_BATCH: tuple[int, ...] = (10, 100, 1000)
 DEFAULT_OUT = Path("results/scaling")
