@@ -371,8 +371,3 @@ def check(settings: Any, prefix: str = "") -> None:
         if leaf.type is int and value is not None:
             _require(value <= INT64_MAX,
                      f"{leaf.key}: must be at most {INT64_MAX} (2**63 - 1), got {value}")
-
-
-def with_values(settings: Any, **values: Any) -> Any:
-    """A copy of frozen settings with some values replaced."""
-    return replace(settings, **values)

@@ -37,7 +37,7 @@ exist; the rest of the harness asks it, or reads the roles the runs recorded.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, ClassVar
 
@@ -120,10 +120,6 @@ class GradientMethod:
         """Return the gradient function bound to ``cfg``, h, ``rng`` and the hidden layers'
         ``activation`` (the depth is read from the parameters)."""
         raise NotImplementedError(f"{type(self).__name__} has no estimator")
-
-    def option_names(self) -> list[str]:
-        """The keys of ``method.KEY=...``."""
-        return [f.name for f in fields(self.Config) if f.name != "name"]
 
 
 def first_layer_share(sizes: tuple[int, ...]) -> float:
