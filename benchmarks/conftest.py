@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from mlpbench import problem
-from mlpbench.data import load_dataset
+from mlpbench.data import fixed_batch, load_dataset
 from mlpbench.methods import backprop, numerical
 from mlpbench.methods.incremental.driver import incremental_gradient, warm_up
+from mlpbench.model import init_network
 
 MEDIANS: dict[str, float] = {}
 RATIOS: dict[str, dict[str, float]] = {}
@@ -28,12 +28,12 @@ def pytest_benchmark_update_json(config, benchmarks, output_json) -> None:
 
 def real_batch(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``size`` real digits from the embedded subset, scaled and one-hot as in training."""
-    return problem.fixed_batch(load_dataset("mnist_subset"), size, seed)
+    return fixed_batch(load_dataset("mnist_subset"), size, seed)
 
 
 def seed_network(hidden: int = 50) -> dict[str, np.ndarray]:
     """784-hidden-10 at the seed's init."""
-    return problem.init_network(hidden, np.random.default_rng(0))
+    return init_network(hidden, np.random.default_rng(0))
 
 
 def record(name: str, benchmark) -> float:

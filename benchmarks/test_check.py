@@ -25,10 +25,9 @@ from benchmarks.conftest import (
     time_incremental,
     time_naive,
 )
-from mlpbench import problem
 from mlpbench.methods import backprop, es, forward_gradient, numerical, spsa
 from mlpbench.methods.incremental.driver import incremental_gradient, warm_up
-from mlpbench.model import loss, param_count
+from mlpbench.model import init_network, loss, param_count
 from mlpbench.studies import scaling_study
 
 X, T = real_batch(50, seed=1)
@@ -38,7 +37,7 @@ MIN_SPEEDUP_OVER_NAIVE = 300.0
 
 
 def deep_network(widths: tuple[int, ...]) -> dict[str, np.ndarray]:
-    return problem.init_network(widths, np.random.default_rng(0))
+    return init_network(widths, np.random.default_rng(0))
 
 
 MAX_RATIO_TO_BACKPROP = 60.0
@@ -113,9 +112,9 @@ COST_LIMITS = {  # make bench's targets (test_costs.py) with room for a noisy sh
     ("incremental", "backprop"): 16.0,
 }
 COSTED = {
-    "forward_gradient": (forward_gradient, forward_gradient.Config()),
-    "spsa": (spsa, spsa.Config()),
-    "es 10 pairs": (es, es.Config()),
+    "forward_gradient": (forward_gradient.ForwardGradient(), forward_gradient.Config()),
+    "spsa": (spsa.Spsa(), spsa.Config()),
+    "es 10 pairs": (es.EvolutionStrategies(), es.Config()),
 }
 SEED_PARAMS = seed_network(50)
 SEED_X, SEED_T = real_batch(100)
@@ -143,8 +142,8 @@ def test_check_cost_incremental(benchmark, one_blas_thread):
 
 @pytest.mark.parametrize("name", COSTED)
 def test_check_cost_estimator(benchmark, name, one_blas_thread):
-    module, cfg = COSTED[name]
-    estimate = module.make_estimator(cfg, module.default_h(cfg), 1e-7, np.random.default_rng(0))
+    method, cfg = COSTED[name]
+    estimate = method.make_estimator(cfg, method.default_h(cfg), 1e-7, np.random.default_rng(0))
     benchmark.pedantic(estimate, args=(SEED_PARAMS, SEED_X, SEED_T), rounds=100,
                        warmup_rounds=5)
     record(f"cost {name}", benchmark)

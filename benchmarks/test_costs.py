@@ -20,22 +20,22 @@ import numpy as np
 import pytest
 
 from benchmarks.conftest import MEDIANS, RATIOS, real_batch, record, seed_network
-from mlpbench import problem
 from mlpbench.methods import backprop, es, forward_gradient, spsa
-from mlpbench.model import loss
+from mlpbench.model import init_network, loss
 
 SEED_PROBLEM = (seed_network(50), *real_batch(100), "sigmoid")
-BAYDIN = (problem.init_network((1024, 1024), np.random.default_rng(0), init="he"),
+BAYDIN = (init_network((1024, 1024), np.random.default_rng(0), init="he"),
           *real_batch(64), "relu")
 PROBLEMS = {"784-50-10": SEED_PROBLEM, "784-1024-1024-10": BAYDIN}
 
+FORWARD_GRADIENT = forward_gradient.ForwardGradient()
 ESTIMATORS = {
-    "forward_gradient": (forward_gradient, forward_gradient.Config()),
-    "forward_gradient fresh noise": (forward_gradient, forward_gradient.Config(noise="fresh")),
-    "forward_gradient complex step": (forward_gradient,
+    "forward_gradient": (FORWARD_GRADIENT, forward_gradient.Config()),
+    "forward_gradient fresh noise": (FORWARD_GRADIENT, forward_gradient.Config(noise="fresh")),
+    "forward_gradient complex step": (FORWARD_GRADIENT,
                                       forward_gradient.Config(jvp="complex_step")),
-    "spsa": (spsa, spsa.Config()),
-    "es 10 pairs": (es, es.Config()),
+    "spsa": (spsa.Spsa(), spsa.Config()),
+    "es 10 pairs": (es.EvolutionStrategies(), es.Config()),
 }
 ON_BAYDIN = ("forward_gradient", "forward_gradient fresh noise")
 
@@ -71,8 +71,8 @@ def test_backprop(benchmark, problem_name, one_blas_thread):
     [(p, n) for p in PROBLEMS for n in ESTIMATORS if p == "784-50-10" or n in ON_BAYDIN])
 def test_estimator(benchmark, problem_name, name, one_blas_thread):
     params, x, t, activation = PROBLEMS[problem_name]
-    module, cfg = ESTIMATORS[name]
-    estimate = module.make_estimator(cfg, module.default_h(cfg), 1e-7,
+    method, cfg = ESTIMATORS[name]
+    estimate = method.make_estimator(cfg, method.default_h(cfg), 1e-7,
                                      np.random.default_rng(0), activation)
     estimate(params, x, t)  # draws a noise table where the method keeps one
     benchmark.pedantic(estimate, args=(params, x, t), rounds=rounds(problem_name),

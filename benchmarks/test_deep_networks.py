@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 
 from benchmarks.conftest import MEDIANS, RATIOS, real_batch, record
-from mlpbench import problem
 from mlpbench.methods import numerical
-from mlpbench.model import param_count
+from mlpbench.model import init_network, param_count
 from mlpbench.studies import scaling_study
 
 X, T = real_batch(100)
@@ -25,7 +24,7 @@ SAMPLED_ENTRIES = 400
 
 
 def network(widths: tuple[int, ...]) -> dict[str, np.ndarray]:
-    return problem.init_network(widths, np.random.default_rng(0))
+    return init_network(widths, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("name", NETWORKS)

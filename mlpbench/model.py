@@ -20,6 +20,10 @@ Params = dict[str, np.ndarray]
 PARAM_KEYS: tuple[str, ...] = ("W1", "b1", "W2", "b2")
 """The keys of a network with one hidden layer (the seed's); ``param_keys`` for any depth."""
 
+INPUT_SIZE = 784
+"""Pixels of one 28 x 28 digit: every network's input width."""
+N_CLASSES = 10
+"""Digits 0 to 9: every network's output width."""
 DTYPES: tuple[str, ...] = ("float64", "float32")
 """The floating-point types a network can be trained and differentiated in."""
 ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu")
@@ -59,6 +63,16 @@ def init_params(
         params[f"W{layer}"] = weights.astype(dtype)
         params[f"b{layer}"] = np.zeros(fan_out, dtype=dtype)
     return params
+
+
+def init_network(
+    hidden_size: int | Sequence[int], rng: np.random.Generator, dtype=np.float64, *,
+    init: str = "seed", init_std: float = 0.01,
+) -> Params:
+    """Initial weights for ``INPUT_SIZE``-``hidden_size``-``N_CLASSES`` (one width, or one per
+    hidden layer) drawn from ``rng``; by default the seed's."""
+    return init_params(INPUT_SIZE, hidden_size, N_CLASSES, rng, dtype, init=init,
+                       init_std=init_std)
 
 
 def n_layers(params: Params) -> int:

@@ -21,10 +21,10 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from mlpbench import measure, methods, problem, results
-from mlpbench.data import Dataset, load_dataset
+from mlpbench import measure, methods, results
+from mlpbench.data import Dataset, fixed_batch, load_dataset
 from mlpbench.errors import ConfigError
-from mlpbench.model import param_count
+from mlpbench.model import INPUT_SIZE, N_CLASSES, init_network, param_count
 from mlpbench.settings import RunConfig, columns
 from mlpbench.train import EpochRecord, Streams, streams, train
 
@@ -151,7 +151,7 @@ def train_and_write(
     """Train one claimed run and write it; a crash is written as status failed, then raised."""
     attempt_id = results.new_attempt_id()
     model = settings.model
-    params = problem.init_network(model.widths, rng.init, settings.dtype, init=model.init,
+    params = init_network(model.widths, rng.init, settings.dtype, init=model.init,
                                   init_std=model.init_std)
     started_at = datetime.now(UTC)
     label = f"{config['method']} seed={settings.seed}"
@@ -168,7 +168,7 @@ def train_and_write(
         with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
             # One batch of the run's size, from a generator of its own (the run's streams stay
             # untouched), on which the forward pass is timed and both peaks are measured.
-            x, t = problem.fixed_batch(data, settings.batch_size, 0, settings.dtype)
+            x, t = fixed_batch(data, settings.batch_size, 0, settings.dtype)
             forward_time = measure.forward_seconds(params, x, t, settings)
             forward_peak_mem = measure.forward_peak_bytes(params, x, t, settings)
             peak_mem = measure.gradient_peak_bytes(method, params, x, t, settings)
@@ -189,7 +189,7 @@ def train_and_write(
         "fidelity_every": settings.fidelity_every,
         "forward_time_s": forward_time,
         "theory_forward_passes": method.forward_passes(
-            settings.method, (problem.INPUT_SIZE, *model.widths, problem.N_CLASSES)),
+            settings.method, (INPUT_SIZE, *model.widths, N_CLASSES)),
         "peak_mem_bytes": peak_mem,
         "forward_peak_mem_bytes": forward_peak_mem,
         "started_at": started_at,

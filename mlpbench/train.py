@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlpbench import methods, problem
-from mlpbench.data import Dataset
+from mlpbench import methods
+from mlpbench.data import Dataset, inputs, targets
 from mlpbench.methods import Estimator
 from mlpbench.model import Params, accuracy, loss
 from mlpbench.settings import RunConfig
@@ -110,9 +110,9 @@ def train(
     epochs, steps_per_epoch = settings.epochs, settings.steps_per_epoch
     log_eps, activation = settings.log_eps, settings.model.activation
     fidelity_every = settings.fidelity_every or 0
-    x_train = problem.inputs(data.x_train, settings.dtype)
-    t_train = problem.targets(data.y_train, settings.dtype)
-    x_test = problem.inputs(data.x_test, settings.dtype)
+    x_train = inputs(data.x_train, settings.dtype)
+    t_train = targets(data.y_train, settings.dtype)
+    x_test = inputs(data.x_test, settings.dtype)
     batches = batch_indices(batch_rng, data.n_train, settings.batch_size,
                             settings.sampling == "with_replacement")
     grad_time = 0.0

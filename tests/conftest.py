@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlpbench import problem
-from mlpbench.data import Dataset, load_dataset
+from mlpbench.data import Dataset, fixed_batch, load_dataset
+from mlpbench.model import init_network
 
 
 @pytest.fixture(scope="session")
@@ -17,10 +17,10 @@ def subset() -> Dataset:
 @pytest.fixture(scope="session")
 def real_batch(subset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     """20 real digits, scaled as the seed scales them, with one-hot targets."""
-    return problem.fixed_batch(subset, 20, seed=7)
+    return fixed_batch(subset, 20, seed=7)
 
 
 @pytest.fixture
 def small_params() -> dict[str, np.ndarray]:
     """A 784-6-10 network: small enough for the naive loop to finish in well under a second."""
-    return problem.init_network(6, np.random.default_rng(0))
+    return init_network(6, np.random.default_rng(0))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlpbench import problem
 from mlpbench.methods import backprop
 from mlpbench.model import (
     ACTIVATIONS,
@@ -14,6 +13,7 @@ from mlpbench.model import (
     back_through,
     cross_entropy,
     forward,
+    init_network,
     init_params,
     loss,
     loss_value,
@@ -64,7 +64,7 @@ def test_cross_entropy_is_batch_mean_with_log_eps():
 
 
 def test_init_scale_biases_and_count():
-    params = problem.init_network(50, np.random.default_rng(0))
+    params = init_network(50, np.random.default_rng(0))
     assert param_count(params) == 39_760
     assert not params["b1"].any() and not params["b2"].any()
     assert params["W1"].std() == pytest.approx(1 / np.sqrt(784), rel=0.02)
@@ -72,7 +72,7 @@ def test_init_scale_biases_and_count():
 
 
 def test_init_float32():
-    params = problem.init_network(5, np.random.default_rng(0), np.float32)
+    params = init_network(5, np.random.default_rng(0), np.float32)
     assert {p.dtype for p in params.values()} == {np.dtype(np.float32)}
 
 

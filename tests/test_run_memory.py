@@ -12,10 +12,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from mlpbench import measure, methods, problem, results
-from mlpbench.data import Dataset
+from mlpbench import measure, methods, results
+from mlpbench.data import Dataset, fixed_batch
 from mlpbench.methods import backprop, numerical, spsa
-from mlpbench.model import param_count
+from mlpbench.model import init_network, param_count
 from mlpbench.run import execute
 from mlpbench.settings import RunConfig
 from tests.run_settings import run_settings
@@ -84,9 +84,9 @@ def test_measuring_changes_no_number_of_the_run(tmp_path, monkeypatch, name):
 def test_measurement_leaves_the_parameters_as_they_were(subset: Dataset, name):
     cfg = method_config(name)
     s = settings(Path("/nonexistent"), method=cfg, h=methods.get(name).default_h(cfg))
-    params = problem.init_network((HIDDEN,), np.random.default_rng(0), "float64")
+    params = init_network((HIDDEN,), np.random.default_rng(0), "float64")
     before = {k: v.copy() for k, v in params.items()}
-    x, t = problem.fixed_batch(subset, s.batch_size, 0, s.dtype)
+    x, t = fixed_batch(subset, s.batch_size, 0, s.dtype)
     peak = measure.gradient_peak_bytes(methods.get(name), params, x, t, s)
     assert peak >= param_count(params) * 8
     for key in params:

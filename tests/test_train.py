@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlpbench import problem
 from mlpbench.methods import backprop, numerical
+from mlpbench.model import init_network
 from mlpbench.train import batch_indices, streams, train
 from tests.run_settings import run_settings
 
@@ -18,7 +18,7 @@ def test_streams_are_independent_of_each_other_and_reproducible():
 
 
 def test_train_float32_keeps_dtype(subset):
-    params = problem.init_network(4, np.random.default_rng(0), np.float32)
+    params = init_network(4, np.random.default_rng(0), np.float32)
     est = numerical.Numerical().make_estimator(numerical.Config(), 1e-2, 1e-7)
     protocol = run_settings(method=numerical.Config(), epochs=1, batch_size=10, lr=0.1,
                             dtype="float32")
@@ -32,7 +32,7 @@ def test_exp_decay_scales_step_t_by_exp_minus_k_t_and_sampling_may_repeat(subset
 
     def curve(**schedule):
         rng = streams(0)
-        params = problem.init_network(8, rng.init)
+        params = init_network(8, rng.init)
         records = []
         protocol = run_settings(method=backprop.Config(), epochs=3, batch_size=50, lr=0.5,
                                 **schedule)

@@ -29,17 +29,21 @@ import pooch
 
 from mlpbench.data import download as remote
 from mlpbench.data import idx
+from mlpbench.data.batches import fixed_batch, inputs, targets
 from mlpbench.data.download import DownloadUnavailable, RemoteFile
 from mlpbench.errors import ConfigError, DataError
-from mlpbench.problem import INPUT_SIZE, N_CLASSES
+from mlpbench.model import INPUT_SIZE, N_CLASSES
 
 __all__ = [
     "DATASETS",
     "Dataset",
     "DownloadUnavailable",
     "default_data_dir",
+    "fixed_batch",
+    "inputs",
     "load_dataset",
     "load_subset",
+    "targets",
 ]
 
 DATASETS: tuple[str, ...] = ("mnist", "mnist_subset", "fashion_mnist")

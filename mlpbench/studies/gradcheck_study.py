@@ -43,11 +43,11 @@ import pandas as pd
 from tabulate import tabulate
 from threadpoolctl import threadpool_limits
 
-from mlpbench import methods, problem, results, train
-from mlpbench.data import DATASETS, Dataset, load_dataset
+from mlpbench import methods, results, train
+from mlpbench.data import DATASETS, Dataset, fixed_batch, load_dataset
 from mlpbench.errors import EXIT_USAGE, ConfigError, MlpbenchError
 from mlpbench.methods import backprop, numerical
-from mlpbench.model import DTYPES, PARAM_KEYS, Params
+from mlpbench.model import DTYPES, PARAM_KEYS, Params, init_network
 from mlpbench.report.format import format_error, format_step, weights_text
 from mlpbench.report.gradcheck_section import best_of, best_steps
 from mlpbench.settings import DatasetConfig, ModelConfig, RunConfig
@@ -92,7 +92,7 @@ def h_grid(h_max: float, h_min: float, points: int) -> list[float]:
 
 def initial_weights(hidden_size: int, seed: int) -> Params:
     """The float64 initial weights of a run with ``seed`` (its ``init`` stream)."""
-    return problem.init_network(hidden_size, train.streams(seed).init)
+    return init_network(hidden_size, train.streams(seed).init)
 
 
 def trained_weights(data: Dataset, hidden_size: int, seed: int, epochs: int) -> Params:
@@ -103,7 +103,7 @@ def trained_weights(data: Dataset, hidden_size: int, seed: int, epochs: int) -> 
     meaningless at non-finite weights.
     """
     streams = train.streams(seed)
-    params = problem.init_network(hidden_size, streams.init)
+    params = init_network(hidden_size, streams.init)
     reference = methods.reference()
     estimator = reference.make_estimator(reference.Config(), math.nan, LOG_EPS)  # h is unused
     protocol = RunConfig(method=reference.Config(), dataset=DatasetConfig(name=data.name),
@@ -287,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             **results.environment(),
         }
         rows = [{**row, **context} for row in measure_curves(
-            weights, problem.fixed_batch(data, args.batch_size, args.seed),
+            weights, fixed_batch(data, args.batch_size, args.seed),
             schemes=_in_order(args.schemes, SCHEMES), dtypes=_in_order(args.dtypes, DTYPES),
             steps=h_grid(args.h_max, args.h_min, args.points),
             trained_epochs=args.trained_epochs,

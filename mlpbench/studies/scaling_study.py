@@ -42,11 +42,11 @@ import numpy as np
 from tabulate import tabulate
 from threadpoolctl import threadpool_limits
 
-from mlpbench import methods, problem, results
-from mlpbench.data import Dataset, load_dataset
+from mlpbench import methods, results
+from mlpbench.data import Dataset, fixed_batch, load_dataset
 from mlpbench.errors import EXIT_USAGE, MlpbenchError
 from mlpbench.methods import backprop, numerical
-from mlpbench.model import Params, param_count, param_keys
+from mlpbench.model import Params, init_network, param_count, param_keys
 from mlpbench.report.format import human_duration
 from mlpbench.studies.cli import OneLineParser, int_at_least
 
@@ -96,7 +96,7 @@ Entry = tuple[str, tuple[int, ...]]
 def cell_params(hidden_size: int, seed: int = SEED, depth: int = 1) -> Params:
     """The seed's init for 784-H-10 (``depth`` hidden layers of H), seeded, so every engine
     times the same weights."""
-    return problem.init_network((hidden_size,) * depth, np.random.default_rng(seed))
+    return init_network((hidden_size,) * depth, np.random.default_rng(seed))
 
 
 def network_name(hidden_size: int, depth: int) -> str:
@@ -256,7 +256,7 @@ def measure_grid(
     rows = []
     total = len(hidden_sizes) * len(depths) * len(batch_sizes) * len(ENGINES)
     for batch_size in batch_sizes:
-        batch = problem.fixed_batch(data, batch_size, SEED)
+        batch = fixed_batch(data, batch_size, SEED)
         for depth in depths:
             for hidden_size in hidden_sizes:
                 for engine in ENGINES:

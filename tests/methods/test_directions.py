@@ -11,16 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlpbench import problem
 from mlpbench.methods import _directions, backprop, forward_gradient
-from mlpbench.model import ACTIVATIONS, loss, param_keys
+from mlpbench.model import ACTIVATIONS, init_network, loss, param_keys
 
 NETWORKS = [(6,), (7, 5), (6, 5, 4)]
 
 
 def network(widths: tuple[int, ...], activation: str) -> dict[str, np.ndarray]:
     init = "he" if activation == "relu" else "seed"
-    return problem.init_network(widths, np.random.default_rng(len(widths)), init=init)
+    return init_network(widths, np.random.default_rng(len(widths)), init=init)
 
 
 def dot(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:

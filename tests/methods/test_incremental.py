@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlpbench import problem
+from mlpbench.data import fixed_batch, inputs, targets
 from mlpbench.methods import backprop, numerical
 from mlpbench.methods.incremental.driver import incremental_gradient
 from mlpbench.methods.incremental.grouping import distinct_values
-from mlpbench.model import PARAM_KEYS
+from mlpbench.model import PARAM_KEYS, init_network
 
 from .test_gradients import max_rel_err
 
@@ -17,14 +17,14 @@ from .test_gradients import max_rel_err
 @pytest.fixture(scope="module")
 def batch100(subset):
     """100 real digits: the seed's batch size."""
-    return problem.fixed_batch(subset, 100, seed=11)
+    return fixed_batch(subset, 100, seed=11)
 
 
 @pytest.mark.parametrize("scheme", numerical.SCHEMES)
 @pytest.mark.parametrize("hidden", [3, 9])
 def test_equals_naive_on_whole_gradient(batch100, scheme, hidden):
     x, t = batch100
-    params = problem.init_network(hidden, np.random.default_rng(hidden))
+    params = init_network(hidden, np.random.default_rng(hidden))
     inc = numerical.gradient(params, x, t, h=1e-4, scheme=scheme, log_eps=1e-7)
     naive = numerical.gradient(params, x, t, h=1e-4, scheme=scheme, log_eps=1e-7,
                                engine=numerical.NAIVE)
@@ -55,7 +55,7 @@ def naive_entries(params, x, t, h, scheme, entries):
 def test_equals_naive_on_the_seed_architecture(batch100, scheme):
     """784-50-10: the naive loop on 400 sampled entries (all of it takes about 20 s)."""
     x, t = batch100
-    params = problem.init_network(50, np.random.default_rng(0))
+    params = init_network(50, np.random.default_rng(0))
     rng = np.random.default_rng(5)
     entries = [(key, tuple(int(rng.integers(n)) for n in params[key].shape))
                for key in rng.choice(PARAM_KEYS, 400, p=[0.7, 0.1, 0.1, 0.1])]
@@ -73,7 +73,7 @@ def test_equals_naive_on_the_seed_architecture(batch100, scheme):
 def test_equals_naive_across_h(batch100, h):
     """Large h exercises the library-exp path, small h the series path; both stay exact."""
     x, t = batch100
-    params = problem.init_network(3, np.random.default_rng(1))
+    params = init_network(3, np.random.default_rng(1))
     inc = incremental_gradient(params, x, t, h=h, scheme="central", log_eps=1e-7)
     naive = numerical.naive_gradient(params, x, t, h=h, scheme="central", log_eps=1e-7)
     # both carry round-off of about eps * loss / h; their difference stays near it
@@ -82,7 +82,7 @@ def test_equals_naive_across_h(batch100, h):
 
 def test_float32_stays_float32_and_close_to_backprop(batch100):
     x, t = batch100
-    params = problem.init_network(5, np.random.default_rng(2), np.float32)
+    params = init_network(5, np.random.default_rng(2), np.float32)
     x32, t32 = x.astype(np.float32), t.astype(np.float32)
     inc = incremental_gradient(params, x32, t32, h=1e-2, scheme="central", log_eps=1e-7)
     assert {g.dtype for g in inc.grads.values()} == {np.dtype(np.float32)}
@@ -95,7 +95,7 @@ def test_non_one_hot_targets(batch100):
     """The loss is -sum t log(p + eps) for any t; soft targets follow the same path."""
     x, t = batch100
     soft = 0.8 * t + 0.02
-    params = problem.init_network(3, np.random.default_rng(3))
+    params = init_network(3, np.random.default_rng(3))
     inc = incremental_gradient(params, x[:20], soft[:20], h=1e-4, scheme="central",
                                log_eps=1e-7)
     naive = numerical.naive_gradient(params, x[:20], soft[:20], h=1e-4, scheme="central",
@@ -136,11 +136,11 @@ def test_training_curves_match_naive(tmp_path):
 @pytest.mark.parametrize(("hidden", "batch", "blank"), [(1, 1, False), (2, 3, False), (3, 2, True)])
 def test_edge_shapes_and_blank_images(subset, hidden, batch, blank):
     """One unit, one sample, and images with no ink at all (no W1 entry can move the loss)."""
-    x = problem.inputs(subset.x_train[:batch])
+    x = inputs(subset.x_train[:batch])
     if blank:
         x = np.zeros_like(x)
-    t = problem.targets(subset.y_train[:batch])
-    params = problem.init_network(hidden, np.random.default_rng(hidden))
+    t = targets(subset.y_train[:batch])
+    params = init_network(hidden, np.random.default_rng(hidden))
     inc = incremental_gradient(params, x, t, h=1e-4, scheme="central", log_eps=1e-7)
     naive = numerical.naive_gradient(params, x, t, h=1e-4, scheme="central", log_eps=1e-7)
     assert max(np.abs(inc.grads[k] - naive.grads[k]).max() for k in PARAM_KEYS) < 1e-10

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlpbench import problem
 from mlpbench.methods import backprop, numerical
 from mlpbench.methods.incremental.deep import deep_incremental_gradient
+from mlpbench.model import init_network
 from mlpbench.train import streams, train
 from tests.run_settings import run_settings
 
@@ -24,7 +24,7 @@ def worst_difference(a: dict, b: dict) -> float:
 @pytest.mark.parametrize("scheme", ["central", "forward", "complex_step"])
 def test_engines_agree_on_deeper_networks(name, scheme, real_batch):
     widths, activation = NETWORKS[name]
-    params = problem.init_network(widths, np.random.default_rng(0))
+    params = init_network(widths, np.random.default_rng(0))
     x, t = real_batch[0][:10], real_batch[1][:10]
     h = 1e-20 if scheme == "complex_step" else 1e-4
     kwargs = dict(h=h, scheme=scheme, log_eps=1e-7, activation=activation)
@@ -39,7 +39,7 @@ def test_engines_agree_on_deeper_networks(name, scheme, real_batch):
 
 
 def test_backward_differences_and_float32(real_batch):
-    params = problem.init_network((6, 5), np.random.default_rng(1), np.float32)
+    params = init_network((6, 5), np.random.default_rng(1), np.float32)
     x, t = (a[:8].astype(np.float32) for a in real_batch)
     kwargs = dict(h=1e-2, scheme="backward", log_eps=1e-7, activation="tanh")
     fast = deep_incremental_gradient(params, x, t, **kwargs)
@@ -54,7 +54,7 @@ def test_training_curves_of_the_two_engines_agree(name, subset):
 
     def curve(engine: str) -> list[float]:
         rng = streams(0)
-        params = problem.init_network(widths, rng.init)
+        params = init_network(widths, rng.init)
         estimator = numerical.Numerical().make_estimator(
             numerical.Config(engine=engine), 1e-4, 1e-7, rng.method, activation)
         losses: list[float] = []
@@ -75,7 +75,7 @@ def test_every_scheme_on_two_and_three_layers_approaches_backprop(activation, re
     bounds = {"forward": 1e-3, "backward": 1e-3, "central": 1e-6, "richardson": 1e-8,
               "complex_step": 1e-12}
     for widths in ((8, 6), (6, 5, 4)):
-        params = problem.init_network(widths, np.random.default_rng(2))
+        params = init_network(widths, np.random.default_rng(2))
         exact = backprop.gradient(params, x, t, 1e-7, activation)
         for scheme, bound in bounds.items():
             h = 1e-20 if scheme == "complex_step" else 1e-4

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlpbench import problem
+from mlpbench.data import inputs, targets
 from mlpbench.errors import ConfigError
 from mlpbench.methods import backprop, numerical
-from mlpbench.model import PARAM_KEYS, loss, param_count
+from mlpbench.model import PARAM_KEYS, init_network, loss, param_count
 
 from .test_gradients import max_rel_err
 
@@ -18,7 +18,7 @@ LOG_EPS = 1e-7
 @pytest.fixture(scope="module")
 def seed_params() -> dict[str, np.ndarray]:
     """784-50-10, the seed's architecture."""
-    return problem.init_network(50, np.random.default_rng(0))
+    return init_network(50, np.random.default_rng(0))
 
 
 def inc(params, x, t, scheme, h):
@@ -75,9 +75,9 @@ def test_complex_step_non_one_hot_targets(small_params, real_batch, h):
 @pytest.mark.parametrize(("hidden", "batch", "blank"), [(1, 1, False), (2, 3, False), (3, 2, True)])
 def test_edge_shapes_and_blank_images(subset, scheme, hidden, batch, blank):
     """One unit, one sample, and images with no ink at all (no W1 entry can move the loss)."""
-    x = np.zeros((batch, 784)) if blank else problem.inputs(subset.x_train[:batch])
-    t = problem.targets(subset.y_train[:batch])
-    params = problem.init_network(hidden, np.random.default_rng(hidden))
+    x = np.zeros((batch, 784)) if blank else inputs(subset.x_train[:batch])
+    t = targets(subset.y_train[:batch])
+    params = init_network(hidden, np.random.default_rng(hidden))
     h = numerical.Numerical().default_h(numerical.Config(scheme=scheme))
     got = inc(params, x, t, scheme, h).grads
     want = naive(params, x, t, scheme, h).grads
@@ -101,11 +101,11 @@ def test_complex_step_float32(seed_params, small_params, real_batch):
 def test_complex_step_training_matches_backprop(subset):
     """The seed's protocol, 100 steps: SGD at lr 0.1 on batches of 100, from the same init and
     batches; the batch loss after every step equals backprop's within 1e-10."""
-    x_train = problem.inputs(subset.x_train)
-    t_train = problem.targets(subset.y_train)
+    x_train = inputs(subset.x_train)
+    t_train = targets(subset.y_train)
     runs = {}
     for name in ("backprop", "complex_step"):
-        params = problem.init_network(50, np.random.default_rng(0))
+        params = init_network(50, np.random.default_rng(0))
         batch_rng = np.random.default_rng(1)
         losses = []
         for _ in range(100):

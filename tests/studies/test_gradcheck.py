@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlpbench import problem, results, train
-from mlpbench.data import load_dataset
+from mlpbench import results, train
+from mlpbench.data import inputs, load_dataset, targets
 from mlpbench.methods import backprop
 from mlpbench.model import loss
 from mlpbench.report.gradcheck_section import best_of
@@ -117,7 +117,7 @@ def test_trained_weights_are_a_backprop_runs(tmp_path: Path) -> None:
     params = gradcheck_study.trained_weights(data, HIDDEN, seed=1, epochs=2)
     batches = train.batch_indices(train.streams(1).batches, data.n_train, 100)
     idx = [next(batches) for _ in range(2)][-1]
-    x, t = problem.inputs(data.x_train[idx]), problem.targets(data.y_train[idx])
+    x, t = inputs(data.x_train[idx]), targets(data.y_train[idx])
     assert loss(params, x, t) == run["final_loss"]
 
 
