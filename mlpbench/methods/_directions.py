@@ -118,10 +118,12 @@ def split(flat: np.ndarray, start: int, params: Params) -> Params:
 
 
 def sampler(
-    noise: str, distribution: str, rng: np.random.Generator
+    noise: str, distribution: str, rng: np.random.Generator | None
 ) -> Callable[[Params], Params]:
     """``draw(params)``: fresh directions from ``rng`` (``noise=fresh``) or slices of a
-    Gaussian noise table drawn from it (``noise=table``, Gaussian directions only)."""
+    Gaussian noise table drawn from it (``noise=table``, Gaussian directions only). Without
+    a run's stream (an estimator built outside a run), one seeded from the OS."""
+    rng = rng if rng is not None else np.random.default_rng()
     if noise == "table":
         return NoiseTable(rng).draw
     return lambda params: draw(params, rng, distribution)

@@ -77,8 +77,7 @@ class EvolutionStrategies(GradientMethod):
     ) -> Estimator:
         """Check the options and bind them, sigma and the run's random stream."""
         self.check(cfg)
-        stream = rng if rng is not None else np.random.default_rng()
-        direction = _directions.sampler(cfg.noise, "gaussian", stream)
+        direction = _directions.sampler(cfg.noise, "gaussian", rng)
 
         def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
             noise = [direction(params) for _ in range(cfg.population)]

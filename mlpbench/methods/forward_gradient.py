@@ -134,8 +134,7 @@ class ForwardGradient(GradientMethod):
     ) -> Estimator:
         """Check the options and bind them and the run's random stream (h is not used)."""
         self.check(cfg)
-        stream = rng if rng is not None else np.random.default_rng()
-        direction = _directions.sampler(cfg.noise, "gaussian", stream)
+        direction = _directions.sampler(cfg.noise, "gaussian", rng)
 
         def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
             if cfg.jvp == "complex_step":

@@ -80,8 +80,7 @@ class Spsa(GradientMethod):
     ) -> Estimator:
         """Check the options and bind them, h and the run's random stream."""
         self.check(cfg)
-        stream = rng if rng is not None else np.random.default_rng()
-        direction = _directions.sampler(cfg.noise, cfg.distribution, stream)
+        direction = _directions.sampler(cfg.noise, cfg.distribution, rng)
 
         def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
             def slope(z: Params) -> float:
