@@ -1,9 +1,10 @@
-"""README "Adding a setting", followed in a fixture: a field declared with ``setting`` on the
-schema is checked, recorded, keeps earlier run ids and splits configurations, with no other
-module naming it."""
+"""README "Adding a setting", followed literally: its field, declared with ``setting`` on (a
+subclass of) the schema, is checked, recorded in the results columns, keeps earlier run ids and
+splits configurations, with no other module naming it."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,18 +18,27 @@ from mlpbench.methods import backprop
 from mlpbench.settings import Column, RunConfig, positive, setting
 
 REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
 
 
-@dataclass(frozen=True)
-class WithClip(RunConfig):
-    """The README's example, on a subclass so the real schema stays as it is."""
-
-    clip: Optional[float] = setting(  # noqa: UP045
-        None, "clip each step's gradient to this norm; null: no clipping",
-        check=positive(" (or null: no clipping)"), column=Column(null_at=None))
+def readme_field() -> str:
+    """The field the README's "Adding a setting" declares, as printed there."""
+    section = README.read_text().split("### Adding a setting", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def with_clip(**values) -> WithClip:
+def schema_with_the_readme_field() -> type:
+    """``RunConfig`` with the README's field added (on a subclass: the real schema stays)."""
+    namespace = {"__name__": __name__, "Optional": Optional, "setting": setting,
+                 "positive": positive, "Column": Column, "RunConfig": RunConfig}
+    exec(f"class WithClip(RunConfig):\n{readme_field()}", namespace)
+    return dataclass(frozen=True)(namespace["WithClip"])
+
+
+WithClip = schema_with_the_readme_field()
+
+
+def with_clip(**values) -> RunConfig:
     return WithClip(method=backprop.Config(), dataset=settings.DatasetConfig(), **values)
 
 
