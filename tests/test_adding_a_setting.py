@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import pandas as pd
 import pytest
 
 from mlpbench import results, settings
@@ -66,3 +67,14 @@ def test_lr_decay_is_named_in_at_most_three_modules():
     found = subprocess.run(["grep", "-rln", "lr_decay", "mlpbench/"], cwd=REPO,
                            capture_output=True, text=True).stdout.split()
     assert len([f for f in found if f.endswith(".py")]) <= 3, found
+
+
+def test_the_report_states_it(monkeypatch):
+    """The report's protocol line names a recorded setting it has no words of its own for."""
+    from mlpbench.report import describe
+
+    group_columns = settings.group_columns
+    monkeypatch.setattr(settings, "group_columns", lambda schema=WithClip: group_columns(schema))
+    row = {**settings.columns(with_clip(clip=1.0, lr=0.1)), "lr": 0.1}
+    text = describe.protocols_text(pd.DataFrame([row]))
+    assert text.endswith("log_eps 1e-07, clip 1"), text

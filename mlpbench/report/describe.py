@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlpbench import results
+from mlpbench import results, settings
 from mlpbench.report.format import format_value, is_missing, plural
 
 
@@ -84,20 +84,30 @@ def lr_text(lrs: Iterable[float]) -> str:
             + f" or {values[-1]:g})")
 
 
+PHRASED_KEYS: tuple[str, ...] = (
+    "epochs", "steps_per_epoch", "batch_size", "dtype", "log_eps", "lr_decay", "sampling",
+    *NETWORK_KEYS)
+"""The protocol settings ``protocols_text`` words; ``lr`` and ``lr_schedule`` go with them."""
+
+
 def protocols_text(runs: pd.DataFrame) -> str:
-    """The training protocol(s): steps, batch size, lr, network shape, dtype."""
-    keys = ["epochs", "steps_per_epoch", "batch_size", "dtype", "log_eps", "lr_decay", "sampling",
-            *NETWORK_KEYS]
+    """The training protocol(s): steps, batch size, lr, network shape, dtype, and any other
+    setting the runs record ("clip 1")."""
+    others = [k for k in settings.group_columns()
+              if k not in (*PHRASED_KEYS, "lr", "lr_schedule") and k in runs]
     texts = []
-    for (epochs, spe, batch, dtype, log_eps, decay, sampling, *network), lrs in _by_protocol(
-        runs, keys
+    for (epochs, spe, batch, dtype, log_eps, decay, sampling, *rest), lrs in _by_protocol(
+        runs, [*PHRASED_KEYS, *others]
     ).items():
+        network, values = rest[:len(NETWORK_KEYS)], rest[len(NETWORK_KEYS):]
         schedule = f" decaying as exp(-{format_value(decay)} step)" if decay else ""
         drawn = " drawn with replacement" if sampling == "with_replacement" else ""
+        extra = "".join(f", {key} {format_value(value)}"
+                        for key, value in zip(others, values, strict=True) if value is not None)
         texts.append(
             f"{epochs} epochs x {plural(spe, 'step')} of {batch} samples{drawn} "
             f"({int(epochs) * int(spe)} SGD steps), {lr_text(lrs)}{schedule}, "
-            f"{network_text(*network)} MLP, {dtype}, log_eps {format_value(log_eps)}"
+            f"{network_text(*network)} MLP, {dtype}, log_eps {format_value(log_eps)}{extra}"
         )
     return "; ".join(texts)
 
