@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 import secrets
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -154,16 +154,10 @@ def _plain(value: Any) -> Any:
 
 
 def _build(schema: type, node: DictConfig, **given: Any) -> Any:
-    """An instance of a schema dataclass from its config node (nested ones built alike)."""
-    values = dict(given)
-    for f in fields(schema):
-        if f.name in values:
-            continue
-        child = node[f.name]
-        values[f.name] = (_build(type(f.default_factory()), child)
-                          if isinstance(child, DictConfig) and callable(f.default_factory)
-                          and is_dataclass(f.default_factory) else _plain(child))
-    return schema(**values)
+    """An instance of a schema dataclass from its config node; ``given`` the fields already
+    built (the nested configs)."""
+    values = {f.name: _plain(node[f.name]) for f in fields(schema) if f.name not in given}
+    return schema(**values, **given)
 
 
 def settings_from(cfg: DictConfig) -> RunConfig:
