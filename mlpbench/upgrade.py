@@ -57,12 +57,10 @@ def roles_of(row: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 def scaling_roles(row: dict[str, Any]) -> tuple[str | None, str | None]:
-    """(``role``, ``engine_role``) of a scaling row: the reference's engine, or numerical's."""
-    reference = methods.reference()
-    if row["engine"] == reference.NAME:
-        return reference.role(reference.Config()), None
-    return roles_of({"method": row["method"], "scheme": row.get("scheme"),
-                     "engine": row["engine"], "options": None})
+    """(``role``, ``engine_role``) of a scaling row, as the scaling study writes them."""
+    from mlpbench.studies.scaling_study import ROLES_BY_ENGINE
+
+    return ROLES_BY_ENGINE.get(row["engine"], (None, None))
 
 
 def upgrade_file(path: Path, roles: Any) -> bool:

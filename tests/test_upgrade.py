@@ -76,3 +76,15 @@ def test_the_committed_reference_roles_are_what_the_methods_declare():
         for row in runs.to_dict("records"):
             clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
             assert roles_of(clean) == (clean["role"], clean["engine_role"]), clean["run_id"]
+
+
+def test_old_scaling_files_get_the_roles_the_study_writes(tmp_path):
+    source = REPO / "results" / "reference" / "seed_table" / "scaling"
+    (tmp_path / "scaling").mkdir()
+    for path in results.result_files(source):
+        table = pq.read_table(path)
+        old = table.drop_columns(list(ROLE_COLUMNS))
+        pq.write_table(old, tmp_path / "scaling" / path.name)
+        assert main(["--results-dir", str(tmp_path)]) == 0
+        upgraded = pq.read_table(tmp_path / "scaling" / path.name)
+        assert upgraded.select(table.column_names).equals(table)
