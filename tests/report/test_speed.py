@@ -25,15 +25,20 @@ SPEED_INCREMENTAL = [(0, 12.0, 0.090), (1, 13.0, 0.100), (2, 14.0, 0.110)]
 SPEED_NAIVE = (0, 60.0, 29.5)
 
 
-@pytest.fixture(scope="module")
-def speed_rendered(tmp_path_factory: pytest.TempPathFactory) -> ReportOutputs:
-    out = tmp_path_factory.mktemp("speed") / "results"
+def write_speed_runs(out: Path) -> None:
+    """Backprop and the incremental engine over the protocol, the naive loop for a few epochs."""
     for method, runs in ((BACKPROP, SPEED_BACKPROP), (INCREMENTAL, SPEED_INCREMENTAL)):
         for seed, elapsed, grad in runs:
             write(out, method, seed, 1.6, 0.7, elapsed, epochs=PROTOCOL, grad_per_step=grad,
                   started_minutes=seed)
     seed, elapsed, grad = SPEED_NAIVE
     write(out, NUMERICAL, seed, 2.2, 0.2, elapsed, epochs=NAIVE_EPOCHS, grad_per_step=grad)
+
+
+@pytest.fixture(scope="module")
+def speed_rendered(tmp_path_factory: pytest.TempPathFactory) -> ReportOutputs:
+    out = tmp_path_factory.mktemp("speed") / "results"
+    write_speed_runs(out)
     return render(out, tmp_path_factory.mktemp("speed-report") / "report")
 
 
@@ -127,12 +132,7 @@ def test_runs_written_before_the_role_columns_have_no_ratios(tmp_path: Path) -> 
     """Nothing in such results says which run is the reference or which engines pair, so the
     ratios read n/a and no speedup table is drawn, rather than a guess from method names."""
     out = tmp_path / "r"
-    for method, runs in ((BACKPROP, SPEED_BACKPROP), (INCREMENTAL, SPEED_INCREMENTAL)):
-        for seed, elapsed, grad in runs:
-            write(out, method, seed, 1.6, 0.7, elapsed, epochs=PROTOCOL, grad_per_step=grad,
-                  started_minutes=seed)
-    seed, elapsed, grad = SPEED_NAIVE
-    write(out, NUMERICAL, seed, 2.2, 0.2, elapsed, epochs=NAIVE_EPOCHS, grad_per_step=grad)
+    write_speed_runs(out)
     for path in (out / "runs").glob("*.parquet"):
         table = pq.read_table(path)
         pq.write_table(table.drop_columns(["role", "engine_role"]), path)
