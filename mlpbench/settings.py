@@ -3,8 +3,9 @@
 The dataclasses below are the one schema of a run. Hydra type-checks overrides against them
 (``config.register_configs`` stores them); ``config.settings_from`` applies the checks declared
 here and returns a validated, frozen ``RunConfig``, which is what ``train`` and ``run`` receive;
-the results columns of a run (``columns``), their parquet types (``column_fields``) and the
-report's grouping keys (``GROUP_KEYS`` in ``results.schemas``) are read from the same fields.
+the results columns of a run (``columns``), their parquet types (``SETTING_FIELDS`` in
+``results.schemas``) and the report's grouping keys (``GROUP_KEYS`` there) are read from the
+same fields.
 So adding a setting means adding a field here with ``setting(...)``, the code that uses it,
 and a test (README, "Adding a setting").
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import Field, dataclass, field, fields, is_dataclass, replace
+from dataclasses import Field, dataclass, field, fields, is_dataclass
 from typing import Any, Optional, get_args, get_origin, get_type_hints
 
 from mlpbench.errors import ConfigError
@@ -348,26 +349,25 @@ def columns_affecting(what: str, schema: type = RunConfig) -> tuple[str, ...]:
 def check(settings: Any, prefix: str = "") -> None:
     """Apply every setting's declared check; the first failure raises ``ConfigError`` naming
     the key (``prefix`` before it: "method." for a method's options)."""
-    for schema_leaf in leaves(type(settings)):
-        value = value_at(settings, schema_leaf.key)
-        leaf = replace(schema_leaf, key=prefix + schema_leaf.key)
-        condition = leaf.field.metadata.get("required_with")
-        if condition is not None:
-            other, wanted = condition
-            actual = getattr(owner_of(settings, schema_leaf.key), other)
+    for leaf in leaves(type(settings)):
+        key, meta = prefix + leaf.key, leaf.field.metadata
+        value = value_at(settings, leaf.key)
+        owner = owner_of(settings, leaf.key)
+        if meta.get("required_with") is not None:
+            other, wanted = meta["required_with"]
+            actual = getattr(owner, other)
             if actual != wanted:
-                _require(value is None, f"{leaf.key}: only with {other}={wanted}, got {value} "
-                                        f"with {other}={actual}")
+                _require(value is None,
+                         f"{key}: only with {other}={wanted}, got {value} with {other}={actual}")
                 continue
-            _require(value is not None, f"{leaf.key}: must be given with {other}={wanted}")
-        excluded = leaf.field.metadata.get("excludes")
+            _require(value is not None, f"{key}: must be given with {other}={wanted}")
+        excluded = meta.get("excludes")
         if excluded is not None and value is not None:
-            prefix = leaf.key[: -len(leaf.name)]
-            _require(getattr(owner_of(settings, schema_leaf.key), excluded) is None,
-                     f"{leaf.key}: give {leaf.key} or {prefix}{excluded}, not both")
-        rule = leaf.field.metadata.get("check")
-        if rule is not None:
-            rule(leaf.key, value)
+            other_key = key[: -len(leaf.name)] + excluded
+            _require(getattr(owner, excluded) is None,
+                     f"{key}: give {key} or {other_key}, not both")
+        if meta.get("check") is not None:
+            meta["check"](key, value)
         if leaf.type is int and value is not None:
             _require(value <= INT64_MAX,
-                     f"{leaf.key}: must be at most {INT64_MAX} (2**63 - 1), got {value}")
+                     f"{key}: must be at most {INT64_MAX} (2**63 - 1), got {value}")

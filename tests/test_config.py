@@ -93,6 +93,7 @@ def test_wrong_type_is_rejected():
         ("model.hidden_sizes=[0]", r"model\.hidden_sizes: must be a non-empty list"),
         ("model.hidden_sizes=[50,-1]", r"model\.hidden_sizes: .* got \[50, -1\]"),
         ("model.hidden_size=8 model.hidden_sizes=[8]", r"model\.hidden_sizes: give .* not both"),
+        ("model.hidden_sizes=[8] batch_size=0", "batch_size: must be an integer >= 1"),
         ("model.activation=gelu", "model.activation: unknown 'gelu'; allowed: sigmoid, tanh"),
         ("model.init=xavier", "model.init: unknown 'xavier'; allowed: seed, he, normal"),
         ("model.init=normal model.init_std=0", "model.init_std: must be a finite number > 0"),
