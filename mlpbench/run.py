@@ -152,7 +152,7 @@ def train_and_write(
     attempt_id = results.new_attempt_id()
     model = settings.model
     params = init_network(model.widths, rng.init, settings.dtype, init=model.init,
-                                  init_std=model.init_std)
+                          init_std=model.init_std)
     started_at = datetime.now(UTC)
     label = f"{config['method']} seed={settings.seed}"
     progress = Progress(label, settings.epochs, settings.progress)
@@ -179,13 +179,12 @@ def train_and_write(
     finally:
         progress.close()
     ids = {"run_id": run_id, "attempt_id": attempt_id, **config}
-    labels, _ = methods.labels(settings.method, settings.h)
     curves = [{**ids, **vars(r), "status": status} for r in records]
     run = {
         **ids,
         "param_count": param_count(params),
-        "role": labels.role,
-        "engine_role": labels.engine_role,
+        "role": method.role(settings.method),
+        "engine_role": method.engine_role(settings.method),
         "fidelity_every": settings.fidelity_every,
         "forward_time_s": forward_time,
         "theory_forward_passes": method.forward_passes(

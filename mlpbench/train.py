@@ -20,7 +20,7 @@ import numpy as np
 
 from mlpbench import methods
 from mlpbench.data import Dataset, inputs, targets
-from mlpbench.methods import Estimator
+from mlpbench.methods import Estimator, GradientResult
 from mlpbench.model import Params, accuracy, loss
 from mlpbench.settings import RunConfig
 
@@ -110,6 +110,7 @@ def train(
     epochs, steps_per_epoch = settings.epochs, settings.steps_per_epoch
     log_eps, activation = settings.log_eps, settings.model.activation
     fidelity_every = settings.fidelity_every or 0
+    reference = reference_gradient(log_eps, activation) if fidelity_every else None
     x_train = inputs(data.x_train, settings.dtype)
     t_train = targets(data.y_train, settings.dtype)
     x_test = inputs(data.x_test, settings.dtype)
@@ -131,8 +132,7 @@ def train(
                 evals += result.loss_evals
                 if fidelity_every and epoch % fidelity_every == 0 and step == steps_per_epoch - 1:
                     tick = time.perf_counter()
-                    reference = backprop_reference(params, x, t, log_eps, activation)
-                    measured = fidelity(result.grads, reference)
+                    measured = fidelity(result.grads, reference(params, x, t).grads)
                     fidelity_time += time.perf_counter() - tick
                 rate = learning_rate(settings, (epoch - 1) * steps_per_epoch + step)
                 for key, grad in result.grads.items():
@@ -157,12 +157,14 @@ def train(
     return "ok"
 
 
-def backprop_reference(
-    params: Params, x: np.ndarray, t: np.ndarray, log_eps: float, activation: str = "sigmoid"
-) -> Params:
+def reference_gradient(log_eps: float, activation: str = "sigmoid") -> Estimator:
     """The exact gradient in float64, whatever the run's dtype: what fidelity is measured to
     (the reference method's estimator; its gradient is exact, so it draws nothing)."""
-    as64 = {key: value.astype(np.float64) for key, value in params.items()}
     reference = methods.reference()
     estimate = reference.make_estimator(reference.Config(), 0.0, log_eps, None, activation)
-    return estimate(as64, x.astype(np.float64), t.astype(np.float64)).grads
+
+    def in_float64(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
+        as64 = {key: value.astype(np.float64) for key, value in params.items()}
+        return estimate(as64, x.astype(np.float64), t.astype(np.float64))
+
+    return in_float64

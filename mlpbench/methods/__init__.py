@@ -29,7 +29,6 @@ from mlpbench.methods.base import (
 __all__ = [
     "DEFAULT_H", "DEFAULT_LR", "Estimator", "GradientMethod", "GradientResult",
     "MethodLabels", "available", "get", "labels", "options_text", "reference", "register",
-    "unregister",
 ]
 
 _registered: dict[str, GradientMethod] = {}
@@ -67,11 +66,6 @@ def register(method: type[GradientMethod]) -> type[GradientMethod]:
     """Add a method defined outside this package (usable as a class decorator)."""
     _registered[method.NAME] = _checked(method)
     return method
-
-
-def unregister(name: str) -> None:
-    """Remove a method added by ``register``."""
-    _registered.pop(name, None)
 
 
 def available() -> dict[str, GradientMethod]:
@@ -112,7 +106,7 @@ def options_text(method_cfg: Any) -> str | None:
 
 def labels(method_cfg: Any, h: float) -> tuple[MethodLabels, float | None]:
     """Result labels for a configured method: scheme, engine, options and h are null where
-    unused; its roles as it states them."""
+    unused."""
     method = get(method_cfg.name)
     return (
         MethodLabels(
@@ -120,8 +114,6 @@ def labels(method_cfg: Any, h: float) -> tuple[MethodLabels, float | None]:
             scheme=getattr(method_cfg, "scheme", None),
             engine=getattr(method_cfg, "engine", None),
             options=options_text(method_cfg),
-            role=method.role(method_cfg),
-            engine_role=method.engine_role(method_cfg),
         ),
         h if method.USES_H else None,
     )

@@ -76,8 +76,6 @@ class MethodLabels:
     scheme: str | None
     engine: str | None
     options: str | None = None
-    role: str | None = None
-    engine_role: str | None = None
 
 
 class GradientMethod:

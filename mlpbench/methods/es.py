@@ -63,7 +63,6 @@ class EvolutionStrategies(GradientMethod):
         estimate is scaled by ranks, not by the loss (measured, README "Gradient methods")."""
         return 0.003 if cfg.rank_shaping else _directions.learning_rate(cfg.population)
 
-
     def forward_passes(self, cfg: Config, sizes: tuple[int, ...]) -> float:
         """x W1 once for the population, then per pair x Z1 and the rest of the network twice:
         s + n (2 - s) with s the first layer's share (11.1 for 10 pairs on 784-50-10, against

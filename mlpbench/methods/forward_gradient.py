@@ -116,7 +116,6 @@ class ForwardGradient(GradientMethod):
         """0.1, or 0.03 for one direction (see ``_directions.learning_rate``)."""
         return _directions.learning_rate(cfg.directions)
 
-
     def forward_passes(self, cfg: Config, sizes: tuple[int, ...]) -> float:
         """``dual``: the primal pass once, then per direction the first layer's tangent product
         x V1 and two products for every later layer (z' W and z V), 1 + d (2 - s) with s the

@@ -195,7 +195,6 @@ class Numerical(GradientMethod):
         """The step h for ``cfg`` when the user sets none: 1e-20 for the complex step, else 1e-4."""
         return COMPLEX_STEP_H if cfg.scheme == "complex_step" else DEFAULT_H
 
-
     def role(self, cfg: Config) -> str | None:
         """The post's kind of gradient: its plain differences, central, forward or backward."""
         return ROLE_SEED_KIND if cfg.scheme in PLAIN_SCHEMES else None
