@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SWEEP ?= seed_table
 RESULTS ?= results/$(SWEEP)
 
-.PHONY: install install-ray sweep gradcheck reference report test bench bench-check bench-scaling lint clean
+.PHONY: install install-ray sweep gradcheck reference report docs test bench bench-check bench-scaling lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ gradcheck: $(STAMP)  ## gradient error against h per scheme and dtype -> $(RESUL
 
 REFERENCE ?= results/reference
 
-reference: $(STAMP)  ## the reference results: seed_table (+ scaling, depth), h_scan (+ gradcheck), estimators, dlfs, baydin2022
+reference: $(STAMP)  ## the reference results: seed_table (+ scaling, depth), h_scan (+ gradcheck), estimators, dlfs, baydin2022, benchmarks; then the docs' numbers
 	$(MAKE) sweep SWEEP=seed_table RESULTS=$(REFERENCE)/seed_table
 	$(MAKE) bench-scaling RESULTS=$(REFERENCE)/seed_table
 	$(MAKE) report RESULTS=$(REFERENCE)/seed_table
@@ -42,6 +42,8 @@ reference: $(STAMP)  ## the reference results: seed_table (+ scaling, depth), h_
 	$(MAKE) sweep SWEEP=estimators RESULTS=$(REFERENCE)/estimators
 	$(MAKE) sweep SWEEP=dlfs RESULTS=$(REFERENCE)/dlfs
 	$(MAKE) sweep SWEEP=baydin2022 RESULTS=$(REFERENCE)/baydin2022
+	$(MAKE) bench BENCH_STORAGE=$(REFERENCE)/benchmarks
+	$(MAKE) docs
 
 report: $(STAMP)  ## render $(RESULTS)/report from the parquet in $(RESULTS)
 	$(BIN)/python -m mlpbench.report --results-dir $(RESULTS)
@@ -49,12 +51,16 @@ report: $(STAMP)  ## render $(RESULTS)/report from the parquet in $(RESULTS)
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest
 
-BASELINE ?=
+docs: $(STAMP)  ## render the measured numbers in README.md and docs/ from results/reference/
+	$(BIN)/python -m mlpbench.docs
 
-bench: $(STAMP)  ## speed targets: the seed's problem, deeper networks, every method's cost; saved under results/benchmarks/
+BASELINE ?=
+BENCH_STORAGE ?= results/benchmarks
+
+bench: $(STAMP)  ## speed targets: the seed's problem, deeper networks, every method's cost; saved under $(BENCH_STORAGE)/
 	$(BIN)/python -m pytest benchmarks/test_seed_problem.py benchmarks/test_deep_networks.py \
 		benchmarks/test_costs.py \
-		--benchmark-storage=file://results/benchmarks --benchmark-autosave \
+		--benchmark-storage=file://$(BENCH_STORAGE) --benchmark-autosave \
 		$(if $(BASELINE),--benchmark-compare=$(BASELINE) --benchmark-compare-fail=median:25%)
 
 bench-check: $(STAMP)  ## CI timing regression check: same-session ratios, reduced problem

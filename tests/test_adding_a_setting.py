@@ -1,4 +1,4 @@
-"""README "Adding a setting", followed literally: its field, declared with ``setting`` on (a
+"""docs/development.md "Adding a setting", followed literally: its field, declared with ``setting`` on (a
 subclass of) the schema, is checked, recorded in the results columns, keeps earlier run ids and
 splits configurations, with no other module naming it."""
 
@@ -19,17 +19,17 @@ from mlpbench.methods import backprop
 from mlpbench.settings import Column, RunConfig, positive, setting
 
 REPO = Path(__file__).resolve().parents[1]
-README = REPO / "README.md"
+GUIDE = REPO / "docs" / "development.md"
 
 
 def readme_field() -> str:
-    """The field the README's "Adding a setting" declares, as printed there."""
-    section = README.read_text().split("### Adding a setting", 1)[1].split("\n## ", 1)[0]
+    """The field "Adding a setting" (docs/development.md) declares, as printed there."""
+    section = GUIDE.read_text().split("## Adding a setting", 1)[1].split("\n## ", 1)[0]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
 def schema_with_the_readme_field() -> type:
-    """``RunConfig`` with the README's field added (on a subclass: the real schema stays)."""
+    """``RunConfig`` with that field added (on a subclass: the real schema stays)."""
     namespace = {"__name__": __name__, "Optional": Optional, "setting": setting,
                  "positive": positive, "Column": Column, "RunConfig": RunConfig}
     exec(f"class WithClip(RunConfig):\n{readme_field()}", namespace)

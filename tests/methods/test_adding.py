@@ -1,4 +1,4 @@
-"""README "Adding a method", followed literally: its module, dropped into the methods package's
+"""docs/development.md "Adding a method", followed literally: its module, dropped into the methods package's
 search path, is found by the registry, configured from the command line and trained by a run."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from mlpbench import methods
 from mlpbench.config import register_configs, settings_from
 from mlpbench.run import execute
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "development.md"
 
 
 def readme_method_module() -> str:
-    section = README.read_text().split("### Adding a method", 1)[1].split("\n### ", 1)[0]
+    section = GUIDE.read_text().split("## Adding a method", 1)[1].split("\n## ", 1)[0]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
