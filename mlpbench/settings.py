@@ -7,7 +7,7 @@ the results columns of a run (``columns``), their parquet types (``SETTING_FIELD
 ``results.schemas``) and the report's grouping keys (``GROUP_KEYS`` there) are read from the
 same fields.
 So adding a setting means adding a field here with ``setting(...)``, the code that uses it,
-and a test (README, "Adding a setting").
+and a test (docs/development.md, "Adding a setting").
 
 This module imports neither Hydra nor OmegaConf nor the training stack, so the results package
 and the report read the schema without them.
@@ -190,7 +190,7 @@ class RunConfig:
     batch_size: int = setting(100, "samples per step", check=at_least(1),
                               affects=frozenset({INIT, WORK}))
     lr: Optional[float] = setting(  # noqa: UP045
-        None, "the learning rate; null: the method's default (README, 'Gradient methods')",
+        None, "the learning rate; null: the method's default (docs/methods.md)",
         check=positive(" (or null for the method's default)"))
     lr_schedule: str = setting(
         "constant", "constant, or exp_decay: lr * exp(-lr_decay * step), step counted from 0",

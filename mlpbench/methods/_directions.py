@@ -218,8 +218,8 @@ def learning_rate(count: int) -> float:
     """Default lr of an estimator averaging ``count`` random directions: the seed's 0.1, except
     0.03 for a single one.
 
-    Measured under the seed's protocol (3 seeds): with one direction lr = 0.1 ends at loss 4.6
-    (noise dominates), 0.03 at 2.14; from 10 directions on, 0.1 trains (README, "Defaults per
-    method").
+    Picked by hand from short trial runs under the seed's protocol (not among the committed
+    results): with one direction 0.1 is too noisy to train; from 10 directions on, 0.1 trains
+    (docs/methods.md, "Defaults per method").
     """
     return 0.03 if count == 1 else 0.1

@@ -60,7 +60,7 @@ class EvolutionStrategies(GradientMethod):
 
     def default_lr(self, cfg: Config) -> float:
         """0.1 on raw losses (as SPSA with 10 or more directions); 0.003 with rank shaping, whose
-        estimate is scaled by ranks, not by the loss (measured, README "Gradient methods")."""
+        estimate is scaled by ranks, not by the loss (docs/methods.md, "Defaults per method")."""
         return 0.003 if cfg.rank_shaping else _directions.learning_rate(cfg.population)
 
     def forward_passes(self, cfg: Config, sizes: tuple[int, ...]) -> float:

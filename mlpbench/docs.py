@@ -1,0 +1,408 @@
+"""``python -m mlpbench.docs``: the measured numbers of README.md and docs/, from committed data.
+
+Documentation that quotes a measurement by hand drifts from it: the same step time ends up
+written four ways. So every measured number in README.md and docs/*.md sits in a generated
+block, rendered here from ``results/reference/`` (the runs' parquet and the committed
+pytest-benchmark JSON) exactly as the reports are, between two markers::
+
+    <!-- generated: NAME (python -m mlpbench.docs) -->
+    ...
+    <!-- end: NAME -->
+
+``python -m mlpbench.docs`` rewrites the blocks in place; ``--check`` only says which files
+differ (exit 1), which is what ``tests/test_docs.py`` asserts never happens on a commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlpbench import results
+from mlpbench.report import scaling_section
+from mlpbench.report.configs import curves_of
+from mlpbench.report.costs import cost_summary
+from mlpbench.report.describe import machines_text, revisions_text
+from mlpbench.report.document import read_inputs
+from mlpbench.report.format import format_ratio, human_duration, is_missing, markdown
+from mlpbench.report.published import PUBLICATIONS
+from mlpbench.report.section import Inputs
+from mlpbench.report.speed import engine_speedups, speed_summary
+from mlpbench.theory import expected_cosine
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "results" / "reference"
+DOCUMENTS = ("README.md", "docs/*.md")
+
+BLOCK = re.compile(
+    r"(?P<open><!-- generated: (?P<name>[a-z0-9-]+) \(python -m mlpbench\.docs\) -->\n)"
+    r"(?P<body>.*?)"
+    r"(?P<close><!-- end: (?P=name) -->)",
+    re.DOTALL,
+)
+
+
+def _sig(value: float, digits: int = 2) -> str:
+    """A number to ``digits`` significant figures, in plain or exponent notation."""
+    if value == 0:
+        return "0"
+    if 1e-3 <= abs(value) < 1e5:
+        return f"{value:.{digits}g}"
+    return f"{value:.{max(digits - 1, 0)}e}".replace("e-0", "e-").replace("e+0", "e")
+
+
+class Reference:
+    """The committed reference results, each folder read once, when first asked for."""
+
+    def __init__(self, folder: Path = REFERENCE) -> None:
+        self.folder = folder
+        self._inputs: dict[str, Inputs] = {}
+
+    def inputs(self, sweep: str) -> Inputs:
+        if sweep not in self._inputs:
+            self._inputs[sweep] = read_inputs(self.folder / sweep, [])
+        return self._inputs[sweep]
+
+    def benchmark_file(self) -> Path:
+        """The latest committed ``make bench`` output (pytest-benchmark JSON)."""
+        files = sorted((self.folder / "benchmarks").glob("*/*.json"))
+        if not files:
+            raise FileNotFoundError(f"no benchmark JSON under {self.folder / 'benchmarks'}")
+        return files[-1]
+
+    def benchmark(self) -> dict[str, Any]:
+        return json.loads(self.benchmark_file().read_text())
+
+
+# ------------------------------------------------------------------------------ the blocks
+
+def _options(row: pd.Series) -> dict[str, str]:
+    text = "" if is_missing(row["options"]) else str(row["options"])
+    return dict(part.split("=", 1) for part in text.split(", ") if "=" in part)
+
+
+def plain_label(row: pd.Series) -> str:
+    """What a newcomer calls a configuration: "SPSA, 10 directions", "central differences"."""
+    options = _options(row)
+    method = row["method"]
+    if method == "backprop":
+        return "backprop"
+    if method == "numerical":
+        scheme = str(row["scheme"])
+        name = {"central": "central differences", "forward": "forward differences",
+                "richardson": "Richardson", "complex_step": "complex step"}.get(scheme, scheme)
+        return f"{name} (incremental engine)"
+    if method == "spsa":
+        k = int(options.get("directions", 1))
+        kind = "MeZO" if options.get("distribution") == "gaussian" else "SPSA"
+        return f"{kind}, {k} direction{'s' * (k != 1)}"
+    if method == "forward_gradient":
+        k = int(options.get("directions", 1))
+        return f"forward gradient, {k} direction{'s' * (k != 1)}"
+    if method == "es":
+        n = int(options.get("population", 10))
+        shaped = ", rank-shaped" if options.get("rank_shaping") == "true" else ""
+        return f"ES, {n} pairs{shaped}"
+    return str(row["config"])
+
+
+def _directions(row: pd.Series) -> int | None:
+    """How many random directions one estimate averages (ES: two per pair), else None."""
+    options = _options(row)
+    if row["method"] in ("spsa", "forward_gradient"):
+        return int(options.get("directions", 1))
+    if row["method"] == "es":
+        return int(options.get("population", 10))
+    return None
+
+
+ANSWER_ORDER = ("backprop", "numerical", "forward_gradient", "spsa", "es")
+ANSWER_LEFT_OUT = ("forward differences", "Richardson", "MeZO", "rank-shaped")
+
+
+def answer_table(ref: Reference) -> str:
+    """The front page's one table: each method's cost, result and gradient quality (estimators
+    sweep), the variants of one method (other schemes, MeZO, rank shaping, the complex-step
+    forward gradient) left to the report."""
+    inputs = ref.inputs("estimators")
+    summary = inputs.summary
+    costs = cost_summary(inputs.kept).set_index("method_label")
+    fidelity = curves_of(inputs.curves, inputs.ok_runs).groupby("config")["grad_cos"].mean()
+    backprop = summary[summary["method"] == "backprop"].iloc[0]
+    params = int(inputs.ok_runs["param_count"].iloc[0])
+    rows = []
+    for _, row in summary.iterrows():
+        label = plain_label(row)
+        options = _options(row)
+        if any(part in label for part in ANSWER_LEFT_OUT) or options.get("jvp") == "complex_step":
+            continue
+        cost = costs.loc[row["method_label"]]
+        k = _directions(row)
+        cos = fidelity.get(row["config"], math.nan)
+        rows.append({
+            "order": (ANSWER_ORDER.index(row["method"]) if row["method"] in ANSWER_ORDER
+                      else len(ANSWER_ORDER), row["method"], k or 0),
+            "Method": label,
+            "lr": f"{float(row['lr']):g}",
+            "Step, forward passes": f"{cost['measured_forward_passes']:.3g}",
+            "Step vs backprop": format_ratio(row["grad_time_per_step_mean"]
+                                             / backprop["grad_time_per_step_mean"]),
+            "Test accuracy": f"{row['acc_mean']:.3f} ± {row['acc_std']:.3f}",
+            "cos to backprop": "1 (reference)" if row["method"] == "backprop" else
+                               (f"{cos:.4f}" if cos < 0.999 else f"1 - {1 - cos:.0e}"
+                                if cos < 1 else "1"),
+            "theory": "" if k is None else f"{expected_cosine(k, params):.4f}",
+        })
+    table = pd.DataFrame(sorted(rows, key=lambda r: r.pop("order")))
+    first = inputs.ok_runs.iloc[0]
+    caption = (f"*{first['dataset']} ({first['n_train']:,} train / {first['n_test']:,} test "
+               f"digits), 784-50-10 sigmoid, {int(first['epochs'])} SGD steps of "
+               f"{int(first['batch_size'])}, {backprop['n']} paired seeds (mean ± std), "
+               f"{first['dtype']}; {short_machine(inputs.ok_runs)}. Step: gradient time per "
+               "step over one forward pass of the same batch, both timed in the run's process. "
+               "cos: mean over every step and seed of the cosine to backprop's gradient on the "
+               "same batch; theory: E[χ_k]/√P for k random directions in P = "
+               f"{params:,} dimensions ([why](docs/methods.md#how-close-to-the-gradient)).*")
+    return markdown(table) + "\n\n" + caption + "\n"
+
+
+def short_machine(runs: pd.DataFrame) -> str:
+    first = runs.iloc[0]
+    return f"{first['cpu_model']}, {int(first['cpu_count'])} CPUs"
+
+
+def seed_table_text(ref: Reference) -> str:
+    """The post's question answered in numbers: paired agreement, and where its time went."""
+    inputs = ref.inputs("seed_table")
+    ok = inputs.ok_runs
+    roles = ok[["attempt_id", "role", "engine_role"]]
+    curves = curves_of(inputs.curves, ok).merge(roles, on="attempt_id")
+    exact = curves[curves["role"].eq(results.ROLE_REFERENCE)]
+    seed_kind = curves[curves["role"].eq(results.ROLE_SEED_KIND)
+                       & curves["engine_role"].eq(results.ENGINE_ROLE_FAST)]
+    paired = exact.merge(seed_kind, on=["seed", "epoch"], suffixes=("_bp", "_fd"))
+    loss_gap = float((paired["loss_bp"] - paired["loss_fd"]).abs().max())
+    acc_same = bool((paired["test_acc_bp"] == paired["test_acc_fd"]).all())
+    speed = speed_summary(ok)
+    pair = engine_speedups(speed).iloc[0]
+    backprop = speed[speed["role"] == results.ROLE_REFERENCE].iloc[0]
+    loop = speed[speed["engine_role"] == results.ENGINE_ROLE_SEED_LOOP].iloc[0]
+    fast = speed[speed["engine_role"] == results.ENGINE_ROLE_FAST].iloc[0]
+    post = PUBLICATIONS[0].figures.set_index("Method")
+    bp_runs = ok[ok["role"] == results.ROLE_REFERENCE]
+    seeds = bp_runs["seed"].nunique()
+    spread = float(bp_runs["final_test_acc"].std())
+    gap = abs(float(post.iloc[0]["Test accuracy"]) - float(post.iloc[1]["Test accuracy"]))
+    return (
+        f"Paired over {seeds} seeds, backprop and central differences train the same curve: "
+        f"their losses differ by at most {_sig(loss_gap, 1)} over {seeds} seeds x "
+        f"{int(paired['epoch'].max())} epochs, and the test accuracy is "
+        f"{'identical at every epoch' if acc_same else 'not always identical'}. The post's "
+        f"accuracy gap ({post.iloc[0]['Test accuracy']} against {post.iloc[1]['Test accuracy']}) "
+        f"is {gap / spread:.1f} seed-to-seed standard deviations here ({spread:.3f}): its two "
+        "unseeded runs differed in weights and batches, not only in method.\n\n"
+        f"The post's {post.iloc[1]['Elapsed']} came from its loop, not from the method: the "
+        f"seed's own loop takes {human_duration(loop['grad_time_per_step_mean'])} per step "
+        f"here, {format_ratio(loop['grad_vs_backprop'])} backprop's gradient step "
+        f"({human_duration(backprop['grad_time_per_step_mean'])}); the incremental engine "
+        f"computes the same differences, each a difference of two full loss values, in "
+        f"{human_duration(fast['grad_time_per_step_mean'])} "
+        f"({format_ratio(fast['grad_vs_backprop'])} backprop, "
+        f"{format_ratio(pair['grad_speedup'])} faster than the loop).\n"
+    )
+
+
+def depth_text(ref: Reference) -> str:
+    """How the incremental engine's cost over backprop's grows with hidden layers."""
+    latest = scaling_section.latest_depth(ref.inputs("seed_table").scaling)
+    rows = latest[latest["batch_size"] == latest["batch_size"].max()]
+    kinds = scaling_section.engine_kind(rows)
+    by_depth = rows.assign(kind=kinds).pivot_table(index="hidden_layers", columns="kind",
+                                                   values="seconds_per_step_median")
+    ratios = by_depth[results.ENGINE_ROLE_FAST] / by_depth[results.ROLE_REFERENCE]
+    (first, ratio), *rest = ratios.items()
+    more = ", ".join(f"{format_ratio(r)} with {d}" for d, r in rest)
+    return (f"On 784-50-...-50-10 (batch {int(rows['batch_size'].iloc[0])}; "
+            "[depth](results/reference/seed_table/report/report.md#depth)), a step of the "
+            f"incremental engine costs {format_ratio(ratio)} backprop's with {first} hidden "
+            f"layer, {more}.\n")
+
+
+def provenance(ref: Reference) -> str:
+    """Where the reference numbers were measured: machine, data, revisions."""
+    runs = pd.concat([ref.inputs(name).ok_runs for name in
+                      ("seed_table", "h_scan", "estimators", "dlfs", "baydin2022")])
+    data = runs.drop_duplicates(["dataset", "n_train", "n_test"])
+    datasets = "; ".join(f"{r['dataset']} ({r['n_train']:,} train / {r['n_test']:,} test)"
+                         for _, r in data.iterrows())
+    bench = ref.benchmark()
+    cpu = bench["machine_info"]["cpu"]
+    return (f"Runs: {len(runs)} committed runs on {datasets}. {machines_text(runs)} "
+            f"{revisions_text(runs)} Benchmarks: `make bench` on {cpu.get('brand_raw')} "
+            f"({cpu.get('count')} CPUs), revision {bench['commit_info']['id'][:12]}, "
+            f"{bench['datetime'][:10]}.\n")
+
+
+BENCH_ROWS: tuple[tuple[str, str], ...] = (
+    ("test_backprop_step", "backprop step, BLAS on two threads"),
+    ("test_backprop_step_one_blas_thread", "backprop step, BLAS on one thread"),
+    ("test_incremental_step", "central differences step, incremental engine"),
+    ("test_complex_step_step", "complex-step step, incremental engine"),
+    ("test_naive_step", "central differences step, the seed's loop"),
+    ("test_seed_protocol_run_end_to_end", "`python -m mlpbench method=numerical epochs=100`"),
+    ("test_forward_pass[784-50-10]", "one forward pass"),
+    ("test_estimator[784-50-10-forward_gradient]", "forward gradient, 1 direction"),
+    ("test_estimator[784-50-10-spsa]", "SPSA, 1 direction"),
+    ("test_estimator[784-50-10-es 10 pairs]", "ES, 10 pairs"),
+)
+
+
+def benchmark_table(ref: Reference) -> str:
+    """The seed's problem in the committed ``make bench``: medians and the asserted ratios."""
+    bench = ref.benchmark()
+    by_name = {b["name"]: b for b in bench["benchmarks"]}
+    rows = [(label, human_duration(by_name[name]["stats"]["median"]),
+             str(by_name[name]["stats"]["rounds"]))
+            for name, label in BENCH_ROWS if name in by_name]
+    table = pd.DataFrame(rows, columns=["784-50-10, batch 100, float64", "median", "rounds"])
+    ratios = bench.get("speed_ratios", {})
+    lines = [markdown(table), ""]
+    for context, values in ratios.items():
+        shown = ", ".join(f"{key.replace('_', ' ')} {format_ratio(value)}"
+                          for key, value in values.items() if key != "backprop / backprop")
+        lines.append(f"- {context}: {shown}")
+    agree = {b["param"]: b["extra_info"]["max_rel_diff_to_naive"] for b in bench["benchmarks"]
+             if "max_rel_diff_to_naive" in b.get("extra_info", {})}
+    if agree:
+        lines.append("- the two engines' agreement, max|g_inc - g_naive| / max|g_naive|: "
+                     + ", ".join(f"{k} {_sig(v)}" for k, v in agree.items()))
+    peak = by_name.get("test_seed_protocol_run_end_to_end", {}).get("extra_info", {})
+    if "peak_rss_mb" in peak:
+        lines.append(f"- the 100-epoch numerical run's peak memory: {peak['peak_rss_mb']:.0f} MB")
+    cpu = bench["machine_info"]["cpu"]
+    lines += ["", f"*One `make bench` on {cpu.get('brand_raw')} ({cpu.get('count')} CPUs), "
+              f"revision {bench['commit_info']['id'][:12]}, {bench['datetime'][:10]}: "
+              f"[JSON](../{_relative(ref.benchmark_file())}).*"]
+    return "\n".join(lines) + "\n"
+
+
+def _relative(path: Path) -> str:
+    return path.resolve().relative_to(ROOT).as_posix()
+
+
+def _default_text(value: Any) -> str:
+    if dataclasses.is_dataclass(value) or value is dataclasses.MISSING:
+        return ""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return f.default
+
+
+def keys_table(ref: Reference) -> str:
+    """Every key with its default and meaning, from the run schema and the methods' Configs
+    (the same declarations ``--help`` prints), so the table cannot drift from the code."""
+    from mlpbench import methods
+    from mlpbench.settings import REQUIRED, DatasetConfig, leaves
+
+    rows = []
+    for leaf in leaves():
+        default = _field_default(leaf.field)
+        if leaf.key == "method":
+            default, text = "backprop", ", ".join(methods.available())
+        elif leaf.key == "dataset":
+            default, text = "mnist", "mnist, mnist_subset, fashion_mnist"
+        else:
+            text = leaf.field.metadata.get("help", "")
+        rows.append((f"`{leaf.key}`", "" if default == REQUIRED else _default_text(default),
+                     text))
+        if leaf.key == "dataset":
+            rows += [(f"`dataset.{f.name}`", _default_text(_field_default(f)),
+                      f.metadata.get("help", "")) for f in dataclasses.fields(DatasetConfig)
+                     if f.name != "name"]
+    for name, method in methods.available().items():
+        rows += [(f"`method.{f.name}`", _default_text(_field_default(f)),
+                  f"{name}: {f.metadata.get('help', '')}")
+                 for f in dataclasses.fields(method.Config) if f.name != "name"]
+    rows = [(key, default, text.replace("|", "\\|")) for key, default, text in rows]
+    table = pd.DataFrame(rows, columns=["key", "default", "meaning"])
+    return markdown(table, text_columns=3) + "\n"
+
+
+BLOCKS: dict[str, Callable[[Reference], str]] = {
+    "keys": keys_table,
+    "answer-table": answer_table,
+    "seed-table": seed_table_text,
+    "depth": depth_text,
+    "provenance": provenance,
+    "benchmarks": benchmark_table,
+}
+
+
+# ------------------------------------------------------------------------------ rendering
+
+def render_text(text: str, ref: Reference) -> str:
+    """``text`` with every generated block's body rendered anew; unknown names are errors."""
+    def body(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name not in BLOCKS:
+            raise KeyError(f"unknown generated block '{name}' (known: {', '.join(BLOCKS)})")
+        return match["open"] + BLOCKS[name](ref) + match["close"]
+
+    return BLOCK.sub(body, text)
+
+
+def documents(root: Path = ROOT) -> list[Path]:
+    """README.md and every page of docs/."""
+    return [path for pattern in DOCUMENTS for path in sorted(root.glob(pattern))]
+
+
+def stale(root: Path = ROOT, ref: Reference | None = None) -> list[Path]:
+    """The documents whose generated blocks differ from what the committed data renders."""
+    ref = ref or Reference(root / "results" / "reference")
+    return [path for path in documents(root)
+            if render_text(path.read_text(), ref) != path.read_text()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mlpbench.docs",
+        description="Render the measured numbers in README.md and docs/*.md from "
+                    "results/reference/.")
+    parser.add_argument("--check", action="store_true",
+                        help="change nothing; exit 1 naming every file that would change")
+    args = parser.parse_args(argv)
+    ref = Reference()
+    changed = []
+    for path in documents():
+        text = path.read_text()
+        rendered = render_text(text, ref)
+        if rendered != text:
+            changed.append(path)
+            if not args.check:
+                data = rendered.encode()
+                results.write_atomic(path, lambda fh, data=data: fh.write(data), replace=True)
+    for path in changed:
+        verb = "differs from its data" if args.check else "rendered"
+        print(f"{_relative(path)}: {verb}")
+    return 1 if changed and args.check else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
