@@ -16,6 +16,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -23,6 +24,19 @@ from mlpbench import methods, settings
 from mlpbench.data import DATASETS
 from mlpbench.errors import ConfigError
 from mlpbench.settings import INT64_MAX, DatasetConfig, ModelConfig, RunConfig, leaves
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def default_choice(group: str) -> str:
+    """The option conf/config.yaml's defaults list picks for ``group`` (``method``:
+    backprop), read from the file so that no other place repeats it."""
+    config = yaml.safe_load((CONF_DIR / "config.yaml").read_text())
+    for entry in config["defaults"]:
+        if isinstance(entry, dict) and group in entry:
+            return str(entry[group])
+    return ""
+
 
 
 def sweep_id() -> str:
@@ -38,6 +52,18 @@ def sweep_id() -> str:
 
 if not OmegaConf.has_resolver("mlpbench.sweep_id"):
     OmegaConf.register_new_resolver("mlpbench.sweep_id", sweep_id, use_cache=True)
+
+
+def help_template() -> str:
+    """``--help``'s text (``hydra.help.template``), generated from the declarations it shows
+    (``mlpbench.help``); imported only when asked for, so no run pays for it."""
+    from mlpbench import help as app_help
+
+    return app_help.template()
+
+
+if not OmegaConf.has_resolver("mlpbench.help"):
+    OmegaConf.register_new_resolver("mlpbench.help", help_template)
 
 
 def writable_node(schema: type) -> DictConfig:
