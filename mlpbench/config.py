@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from mlpbench.errors import ConfigError
 from mlpbench.settings import INT64_MAX, DatasetConfig, ModelConfig, RunConfig, leaves
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+KEYS_HINT = "python -m mlpbench --help lists every method's keys"
 
 
 def default_choice(group: str) -> str:
@@ -36,7 +38,6 @@ def default_choice(group: str) -> str:
         if isinstance(entry, dict) and group in entry:
             return str(entry[group])
     return ""
-
 
 
 def sweep_id() -> str:
@@ -117,15 +118,63 @@ def known_keys(method_config: type | None = None) -> list[str]:
     return keys
 
 
-def unknown_key(key: str, method_config: type | None = None) -> str:
-    """Name the unknown key and the nearest known ones."""
-    if method_config is None and key in known_keys():
-        return (f"{key}: not a key of the method chosen (README, 'Gradient methods', lists "
-                "each method's keys)")
+def methods_with(key: str) -> list[str]:
+    """The methods that have ``key`` (``method.directions``) among their options."""
+    if not key.startswith("method."):
+        return []
+    name = key.split(".", 1)[1]
+    return [method for method, spec in methods.available().items()
+            if name != "name" and name in {f.name for f in fields(spec.Config)}]
+
+
+def unknown_key(key: str, method_config: type | None = None, method: str | None = None) -> str:
+    """Name the unknown key and the nearest known ones; a key of other methods than the one
+    chosen (``method``, or ``method_config``'s) names the methods that have it."""
+    method = method or getattr(method_config, "name", None)
+    having = methods_with(key)
+    if having and method not in having:
+        where = ", ".join(having)
+        if method is None:
+            return f"{key}: a key of {where} only, not of the method chosen ({KEYS_HINT})"
+        return f"{key}: not a key of {method}; a key of {where} ({KEYS_HINT})"
     known = known_keys(method_config)
     close = difflib.get_close_matches(key, known, n=3)
     hint = f"did you mean {' or '.join(close)}?" if close else f"known keys: {', '.join(known)}"
     return f"{key}: unknown key; {hint}"
+
+
+def check_method_keys(jobs: Sequence[Sequence[str]], default_method: str) -> None:
+    """Every ``method.KEY`` a sweep's jobs are given is a key of the method each job runs.
+
+    A key given once on the command line goes to every job of a sweep (``__main__``'s
+    ``sweep_arguments``), so a sweep over several methods can give it to one that lacks it;
+    composing that job would fail naming neither the method nor the others. This names them
+    all, for the whole sweep, before anything runs. ``default_method`` is the method of a job
+    whose overrides name none. A key no method has, or a method that does not exist, is left to
+    the composition's own message (with its did-you-mean).
+    """
+    job_methods: list[str] = []
+    given_to: dict[str, set[str]] = {}
+    for job in jobs:
+        method = default_method
+        keys = []
+        for text in job:
+            key, _, value = text.partition("=")
+            if key == "method":
+                method = value
+            elif key.startswith("method."):
+                keys.append(key)
+        job_methods.append(method)
+        for key in keys:
+            given_to.setdefault(key, set()).add(method)
+    known = methods.available()
+    swept = [m for m in dict.fromkeys(job_methods) if m in known]
+    for key, used_with in given_to.items():
+        having = methods_with(key)
+        lacking = [m for m in swept if m in used_with and m not in having]
+        if having and lacking:
+            raise ConfigError(f"{key}: a key of {', '.join(having)}, not of "
+                              f"{', '.join(lacking)} (swept: {', '.join(swept)})")
 
 
 def check_no_extra_keys(cfg: DictConfig, method_config: type) -> None:

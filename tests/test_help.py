@@ -12,6 +12,8 @@ import pytest
 
 from mlpbench import help as app_help
 from mlpbench import methods
+from mlpbench.__main__ import check_group_overrides
+from mlpbench.errors import ConfigError
 from mlpbench.settings import leaves
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,3 +129,25 @@ def test_a_comments_headline_ends_at_its_first_colon_or_sentence(comment, headli
 
 def test_the_more_line_names_the_readme():
     assert app_help.more()[0].startswith("More: README.md")
+
+
+@pytest.mark.parametrize("override", ["dataset=dataset_schema", "dataset=mnist,dataset_schema",
+                                      "method=backprop_schema", "method=spsa,es_schema"])
+def test_a_schema_is_not_a_choice_in_process(override):
+    group = override.split("=")[0]
+    with pytest.raises(ConfigError, match=f"^{group}: unknown '[a-z_]*_schema'; allowed: "):
+        check_group_overrides([override])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("override", "line"), [
+    ("dataset=dataset_schema", "mlpbench: error: dataset: unknown 'dataset_schema'; allowed: "
+                               "fashion_mnist, mnist, mnist_subset"),
+    ("method=backprop_schema", "mlpbench: error: method: unknown 'backprop_schema'; allowed: "
+                               "backprop, es, forward_gradient, numerical, spsa"),
+])
+def test_a_schema_is_rejected_with_one_line(tmp_path, override, line):
+    proc = cli(override, "epochs=1", f"results_dir={tmp_path / 'results'}")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [line]
+    assert not (tmp_path / "results").exists()

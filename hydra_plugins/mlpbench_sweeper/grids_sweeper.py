@@ -124,13 +124,15 @@ class GridsSweeper(BasicSweeper):
 
     def _check_all(self, jobs: Sequence[Sequence[str]]) -> None:
         """Compose every job and run mlpbench's checks on it, before anything is written: the
-        ranges, ``n_jobs``, every results folder writable, every dataset found once."""
-        from mlpbench.config import settings_from
+        ranges, ``n_jobs``, every results folder writable, every dataset found once. A method
+        key given to a job whose method lacks it is named with the swept methods that have it."""
+        from mlpbench.config import check_method_keys, settings_from
         from mlpbench.data import load_dataset
         from mlpbench.results import ensure_writable
 
         assert self.hydra_context is not None and self.config is not None
         check_n_jobs(self.config.hydra.launcher.get("n_jobs", None))
+        check_method_keys(jobs, self.config.method.name)
         settings = []
         for job in jobs:
             config = self.hydra_context.config_loader.load_sweep_config(self.config, list(job))
