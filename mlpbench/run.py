@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from mlpbench import measure, methods, results
 from mlpbench.data import Dataset, fixed_batch, load_dataset
 from mlpbench.errors import ConfigError
 from mlpbench.model import INPUT_SIZE, N_CLASSES, init_network, param_count
-from mlpbench.settings import RunConfig, columns
+from mlpbench.settings import DEFAULT_HIDDEN, DatasetConfig, RunConfig, columns
 from mlpbench.train import EpochRecord, Streams, streams, train
 
 
@@ -237,14 +238,71 @@ def summarise(records: list[EpochRecord]) -> dict[str, Any]:
     }
 
 
+LABELLED = ("hidden_size", "hidden_sizes", "activation", "lr", "seed", "epochs")
+"""Settings columns ``run_label`` words itself (the network as one shape, epochs as a count)."""
+
+
+@cache
+def _default_columns() -> dict[str, Any]:
+    """The settings columns of a run at every default (a method's lr aside: it has its own)."""
+    return columns(RunConfig(method=None, dataset=DatasetConfig()))
+
+
+def _value(value: Any) -> str:
+    """A setting as a command line gives it: 0.001, 1e-07, true."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def network_label(run: dict[str, Any]) -> str | None:
+    """"784-64-32-10 relu" for a network that is not the seed's 784-50-10 sigmoid, else None."""
+    widths = run.get("hidden_sizes") or str(run.get("hidden_size") or DEFAULT_HIDDEN)
+    activation = run.get("activation")
+    if widths == str(DEFAULT_HIDDEN) and activation is None:
+        return None
+    return f"{INPUT_SIZE}-{widths}-{N_CLASSES} {activation or 'sigmoid'}"
+
+
+def epochs_label(count: int) -> str:
+    """"1 epoch", "3 epochs"."""
+    return f"{count} epoch" if count == 1 else f"{count} epochs"
+
+
+def run_label(run: dict[str, Any]) -> str:
+    """What tells a run from the other runs of its sweep, in the words of its result row:
+    the method with its scheme, engine and options, h where the method uses one, lr, the
+    network where it is not the seed's, every other setting not at its default, the seed.
+
+    Read from the row (``result_config``'s columns), so a run resumed from disk is labelled
+    as one just computed, and a setting added to the schema is shown without a change here.
+    """
+    given = [f"{key}={run[key]}" for key in ("scheme", "engine") if run.get(key) is not None]
+    given += [run["options"]] if run.get("options") else []
+    words = [f"{run['method']} ({', '.join(given)})" if given else run["method"]]
+    words += [f"{key}={_value(run[key])}" for key in ("h", "lr") if run.get(key) is not None]
+    words += [network] if (network := network_label(run)) else []
+    words += [f"{key}={_value(run[key])}" for key, default in _default_columns().items()
+              if key not in LABELLED and key in run and run[key] is not None
+              and run[key] != default]
+    words.append(f"seed={run['seed']}")
+    return " ".join(words)
+
+
 def summary_line(run: dict[str, Any], results_dir: Path) -> str:
-    """One line a person reads after a run."""
+    """One line a person reads after a run: which run (``run_label``, so each run of a sweep
+    prints its own), what it measured, where it went; or why it was skipped."""
+    label = f"{run_label(run)} on {run['dataset']}"
     if run.get("skipped"):
-        return (f"skipped {run['method']} seed={run['seed']} (run_id {run['run_id']}): "
+        return (f"skipped {label}, {epochs_label(run['epochs'])} (run_id {run['run_id']}): "
                 f"{run['skipped']}")
+    done = epochs_label(run["epochs_done"])
+    if run["epochs_done"] != run.get("epochs", run["epochs_done"]):
+        done = f"{run['epochs_done']} of {epochs_label(run['epochs'])}"
     return (
-        f"{run['method']} seed={run['seed']} on {run['dataset']} "
-        f"({run['n_train']} train / {run['n_test']} test): {run['epochs_done']} epochs, "
+        f"{label} ({run['n_train']} train / {run['n_test']} test): {done}, "
         f"status {run['status']}, loss {run['final_loss']:.4f}, "
         f"test_acc {run['final_test_acc']:.4f}, elapsed {run['elapsed_s']:.2f}s "
         f"(gradients {run['grad_time_s']:.2f}s) -> {results_dir}"

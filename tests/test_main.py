@@ -78,7 +78,9 @@ def test_rerun_resumes_and_force_never_overwrites(tmp_path):
     results = tmp_path / "results"
     assert mlpbench("method=backprop", *TINY, results=results).returncode == 0
     again = mlpbench("method=backprop", *TINY, results=results)
-    assert again.returncode == 0 and again.stdout.startswith("skipped backprop seed=0")
+    assert again.returncode == 0
+    assert again.stdout.startswith("skipped backprop lr=0.1 784-4-10 sigmoid batch_size=20 seed=0 "
+                                   "on mnist_subset, 3 epochs (run_id ")
     assert len(pd.read_parquet(results / "runs")) == 1
     assert mlpbench("method=backprop", "force=true", *TINY, results=results).returncode == 0
     runs = pd.read_parquet(results / "runs")
