@@ -6,8 +6,14 @@ Shown only when there is something beyond the seed's comparison to say (``has_es
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
+import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from mlpbench import results
@@ -21,7 +27,17 @@ from mlpbench.report.describe import (
     short_datasets,
     short_protocol,
 )
-from mlpbench.report.figures import BAND, line_style, new_figure
+from mlpbench.report.figures import (
+    Panel,
+    curve_note,
+    log_ticks,
+    new_figure,
+    panels,
+    parse_options,
+    plot_band,
+    plot_series,
+    wrap,
+)
 from mlpbench.report.format import (
     format_cos,
     format_count,
@@ -34,6 +50,7 @@ from mlpbench.report.format import (
     plural,
 )
 from mlpbench.report.section import Inputs, Section
+from mlpbench.theory import EXPECTED_COSINE_FORMULA, expected_cosine
 
 FIGURE = "estimators.png"
 FIGURES: tuple[str, ...] = (FIGURE,)
@@ -45,8 +62,31 @@ gradient. The report's original sections cover these alone."""
 ESTIMATOR_COLUMNS: tuple[str, ...] = (
     "config", "method", "lr", "n", "seeds", "epochs", "loss_evals_per_step_mean",
     "grad_time_per_step_mean", "loss_mean", "loss_std", "acc_mean", "acc_std", "cos_mean",
-    "rel_err_mean", "measured",
+    "rel_err_mean", "measured", "directions", "param_count", "cos_theory",
 )
+
+COST_LABEL = "cumulative cost in forward passes (log):\ntheoretical passes per step x SGD steps"
+"""The x label of the cost panels: what the Cost section's Theory column counts per step (backprop
+and one forward-mode direction about 2 passes, SPSA 2 per direction, central differences 2P),
+times the steps done by each epoch, so that no method looks cheaper than it is."""
+
+FALLBACK_NOTE = "cost axis: loss evaluations, no theoretical count recorded"
+"""Legend note of a configuration whose runs predate ``theory_forward_passes``: its cost axis
+counts the loss evaluations the run recorded instead."""
+
+
+def theory_directions(options: Any) -> int | None:
+    """k, the random directions averaged per step, for the estimates of the form
+    Σ (g·v_i) v_i that ``theory.expected_cosine`` covers: SPSA and forward gradients
+    (``directions``), and ES on raw losses (``population`` pairs). None for anything else: ES
+    with rank shaping weighs each pair by ranks, not by its slope, so the formula does not hold
+    (it measures slightly below it)."""
+    options = parse_options(options)
+    if "directions" in options:
+        return int(options["directions"])
+    if "population" in options and options.get("rank_shaping", "false") == "false":
+        return int(options["population"])
+    return None
 
 
 def has_estimators(kept: pd.DataFrame) -> bool:
@@ -78,7 +118,9 @@ def common_epochs(summary: pd.DataFrame) -> int | None:
 def estimator_summary(summary: pd.DataFrame, curves: pd.DataFrame, ok_runs: pd.DataFrame,
                       epochs: int) -> pd.DataFrame:
     """One row per configuration run for ``epochs`` epochs: the summary's numbers plus the mean
-    cosine and relative error to backprop over every measured epoch of every seed.
+    cosine and relative error to backprop over every measured epoch of every seed, and the
+    cosine theory expects (``cos_theory``, ``theory.expected_cosine`` with k = ``directions``
+    and P = ``param_count``; NaN where ``theory_directions`` says it does not apply).
 
     ``measured`` counts those epochs; the means are NaN where none was measured (backprop, the
     reference, or runs with ``fidelity_every=0``).
@@ -92,6 +134,12 @@ def estimator_summary(summary: pd.DataFrame, curves: pd.DataFrame, ok_runs: pd.D
         measured=("grad_cos", "count"))
     merged = chosen.merge(fidelity, left_on="config", right_index=True, how="left")
     merged["measured"] = merged["measured"].fillna(0).astype(int)
+    params = ok_runs.groupby("config", sort=False)["param_count"].first()
+    merged["param_count"] = [params.get(c) for c in merged["config"]]
+    merged["directions"] = [theory_directions(o) for o in merged["options"]]
+    merged["cos_theory"] = [
+        expected_cosine(int(k), int(p)) if not is_missing(k) and not is_missing(p) else np.nan
+        for k, p in zip(merged["directions"], merged["param_count"], strict=True)]
     return merged[list(ESTIMATOR_COLUMNS)].reset_index(drop=True)
 
 
@@ -107,30 +155,48 @@ def format_estimators(estimators: pd.DataFrame) -> pd.DataFrame:
             mean_std(row["loss_mean"], row["loss_std"], row["n"]),
             mean_std(row["acc_mean"], row["acc_std"], row["n"]),
             format_cos(row["cos_mean"]),
+            format_cos(row["cos_theory"]),
             format_rel_err(row["rel_err_mean"]),
         )
         for _, row in estimators.iterrows()
     ]
     return pd.DataFrame(rows, columns=[
         "Method", "lr", "n (seeds)", "Loss evaluations per step", "Gradient time per step",
-        "Loss", "Test accuracy", "cos to backprop (mean)", "Relative error (mean)"])
+        "Loss", "Test accuracy", "cos to backprop (mean)", "cos, theory",
+        "Relative error (mean)"])
 
 
 def estimator_curves(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Per configuration and epoch, over seeds: test accuracy (mean, min, max), cumulative loss
-    evaluations and elapsed time (means), and the cosine to backprop (mean, min, max, count)."""
+    evaluations, cumulative cost and elapsed time (means), and the cosine to backprop (mean,
+    min, max, count).
+
+    The cost (``cost_mean``) is in forward passes: the run's ``theory_forward_passes`` per step
+    times the steps done by the end of the epoch. A run without that count (results written
+    before it) counts its loss evaluations instead, and ``cost_basis`` says "loss_evals" for
+    its configuration rather than "theory".
+    """
     columns = ["config", "epoch", "n", "acc_mean", "acc_min", "acc_max", "evals_mean",
-               "elapsed_mean", "cos_n", "cos_mean", "cos_min", "cos_max"]
+               "cost_mean", "cost_basis", "elapsed_mean", "cos_n", "cos_mean", "cos_min",
+               "cos_max"]
     data = curves_of(curves, runs)
     if data.empty:
         return pd.DataFrame(columns=columns)
+    theory = (runs.set_index("attempt_id")["theory_forward_passes"]
+              if "theory_forward_passes" in runs else pd.Series(dtype=float))
+    per_step = data["attempt_id"].map(theory).astype(float)
+    data = data.assign(cost=(per_step * data["step"]).fillna(data["loss_evals"].astype(float)),
+                       costed=per_step.notna())
     stats = data.groupby(["config", "epoch"], sort=False).agg(
         n=("test_acc", "count"), acc_mean=("test_acc", "mean"), acc_min=("test_acc", "min"),
         acc_max=("test_acc", "max"), evals_mean=("loss_evals", "mean"),
+        cost_mean=("cost", "mean"), costed=("costed", "all"),
         elapsed_mean=("elapsed_s", "mean"), cos_n=("grad_cos", "count"),
         cos_mean=("grad_cos", "mean"), cos_min=("grad_cos", "min"),
         cos_max=("grad_cos", "max"),
     ).reset_index()
+    costed = stats.groupby("config", sort=False)["costed"].transform("all")
+    stats["cost_basis"] = np.where(costed, "theory", "loss_evals")
     return stats[columns].sort_values(["config", "epoch"], kind="stable").reset_index(drop=True)
 
 
@@ -151,12 +217,42 @@ def _fidelity_text(runs: pd.DataFrame) -> str:
     return " or ".join(texts) or "never"
 
 
+def _theory_text(estimators: pd.DataFrame) -> str:
+    """The one statement of the cosine theory expects for random directions, with the P of
+    these runs; the values are the table's "cos, theory" column."""
+    params = sorted({int(p) for p in estimators["param_count"] if not is_missing(p)})
+    p_text = " or ".join(f"{p:,}" for p in params) or "n/a"
+    return (
+        "The cos, theory column is the mean cosine expected of an estimate averaged over k "
+        "random directions v_i, Σ (g·v_i) v_i (SPSA and forward gradients with k directions, ES "
+        f"on raw losses with k pairs): E[cos] ≈ {EXPECTED_COSINE_FORMULA} for P parameters "
+        f"(here P = {p_text}), the mean of a χ_k variable over sqrt(P), so sqrt(2/(πP)) for one "
+        "direction and close to sqrt(k/P) for many (Gaussian directions; Rademacher ones give "
+        "the same to O(1/P)). It is n/a for finite differences, which sit at 1, and for ES with "
+        "rank shaping, which weighs each pair by rank rather than by its slope.")
+
+
+def _cost_text(curves: pd.DataFrame) -> str:
+    """What the figure's cost axis counts, and which configurations fall back to loss
+    evaluations because their runs recorded no theoretical count."""
+    text = ("The figure's cost axis counts forward passes per step as the Theory column of the "
+            "Cost section does (a gradient's multiply-adds over a forward pass's, or the "
+            "scheme's loss evaluations), times the SGD steps done by each epoch: unlike loss "
+            "evaluations, it charges backprop for its backward pass and forward mode for its "
+            "tangents, so one forward-gradient direction costs about what one SPSA direction "
+            "does.")
+    fallback = sorted(set(curves.loc[curves["cost_basis"] == "loss_evals", "config"]))
+    if fallback:
+        text += (" Runs written before that count was recorded count their loss evaluations "
+                 f"instead ({FALLBACK_NOTE.split(': ')[1]}): {'; '.join(fallback)}.")
+    return text
+
+
 def estimators_markdown(estimators: pd.DataFrame, epochs: int, left_out: pd.DataFrame,
-                        runs: pd.DataFrame, figure: str | None) -> str:
+                        runs: pd.DataFrame, figure: str | None,
+                        curves: pd.DataFrame | None = None) -> str:
     """The "## Estimators" section: the table at equal epochs, what it leaves out, the figure."""
     seeds = sorted({int(s) for s in runs["seed"]})
-    params = sorted({int(p) for p in runs["param_count"] if not is_missing(p)})
-    p_text = ", ".join(f"{p:,}" for p in params) or "n/a"
     lines = [
         "## Estimators",
         "",
@@ -178,9 +274,9 @@ def estimators_markdown(estimators: pd.DataFrame, epochs: int, left_out: pd.Data
         "gradient on the same batch at the same weights, before the update, "
         f"{_fidelity_text(runs)}; means over every measured epoch and seed, n/a where nothing "
         "was measured (backprop is the reference). That comparison is timed separately and "
-        "left out of elapsed and gradient times. A random-direction estimate averaged over k "
-        f"directions has a cosine of about sqrt(k / P) with the gradient (P = {p_text} "
-        "parameters; 0.005 for one direction at P = 39,760), while finite differences sit at 1.",
+        "left out of elapsed and gradient times.",
+        "",
+        _theory_text(estimators),
         "",
     ]
     if not left_out.empty:
@@ -188,61 +284,113 @@ def estimators_markdown(estimators: pd.DataFrame, epochs: int, left_out: pd.Data
                         for _, row in left_out.iterrows())
         lines += [f"Left out, run for another number of epochs: {who}.", ""]
     if figure is not None:
-        lines += [f"![estimators: accuracy by epoch, loss evaluations and time; cosine to "
-                  f"backprop]({figure})", ""]
+        measured = curves is not None and bool((curves["cos_n"] > 0).any())
+        cosine = "; cosine to backprop by epoch, with theory" if measured else ""
+        lines += [_cost_text(curves) if curves is not None else "", "",
+                  f"![estimators: test accuracy by epoch, by cost in forward passes and by wall "
+                  f"time{cosine}]({figure})", ""]
     return "\n".join(lines)
 
 
-def draw_estimators(stats: pd.DataFrame, colors: dict[str, str], title: str) -> Figure:
-    """Four panels, mean over seeds with the ``BAND``: test accuracy by epoch, by cumulative loss
-    evaluations and by wall time, and the cosine to backprop by epoch (log y)."""
-    fig = new_figure(13, 10.5)
-    axes = fig.subplots(2, 2)
-    ax_epoch, ax_evals, ax_time, ax_cos = axes.ravel()
-    for index, config in enumerate(colors):
-        line = stats[stats["config"] == config].sort_values("epoch")
-        if line.empty:
+def _draw_cosine(ax: Axes, stats: pd.DataFrame, panel: Panel,
+                 theory: dict[str, tuple[int, float]]) -> Line2D | None:
+    """The cosine to backprop by epoch on a linear axis from 0 (a cosine near 0 or below it
+    is a finding, which a log axis would hide), with a dashed line at the level theory expects
+    for each direction count in the panel, named on the right edge; returns that line's legend
+    handle, None when the panel has no such level."""
+    for series in panel.series:
+        line = stats[(stats["config"] == series.config) & (stats["cos_n"] > 0)]
+        if series.reference or line.empty:
             continue
-        n = int(line["n"].max())
-        color, style = colors[config], line_style(index)
-        label = f"{config} (mean of n={n})" if n > 1 else f"{config} (n=1)"
-        for ax, x in ((ax_epoch, "epoch"), (ax_evals, "evals_mean"), (ax_time, "elapsed_mean")):
-            ax.plot(line[x], line["acc_mean"], color=color, label=label, **style)
-            if n > 1:
-                ax.fill_between(line[x], line["acc_min"], line["acc_max"], color=color,
-                                alpha=0.2, lw=0)
-        measured = line[line["cos_n"] > 0]
-        if not measured.empty:
-            positive = measured[["cos_mean", "cos_min", "cos_max"]].where(
-                measured[["cos_mean", "cos_min", "cos_max"]] > 0)
-            ax_cos.plot(measured["epoch"], positive["cos_mean"], color=color, **style)
-            if n > 1:
-                ax_cos.fill_between(measured["epoch"], positive["cos_min"], positive["cos_max"],
-                                    color=color, alpha=0.2, lw=0)
-    for ax, what in ((ax_epoch, "by epoch"), (ax_evals, "by loss evaluations spent"),
-                     (ax_time, "by wall time")):
-        ax.set_title(f"test accuracy {what}", fontsize=9)
-    ax_epoch.set_xlabel("epoch")
-    ax_evals.set_xscale("log")
-    ax_evals.set_xlabel("cumulative loss evaluations (log) = forward passes of the batch loss;\n"
-                        "a complex one counts as one, backprop counts its one forward pass")
-    ax_time.set_xscale("log")
-    ax_time.set_xlabel("elapsed wall time (s, log; mean over seeds at each epoch)")
-    ax_cos.set_yscale("log")
-    ax_cos.set_xlabel("epoch")
-    ax_cos.set_ylabel("cosine with the float64 backprop gradient (log)")
-    ax_cos.set_title("cosine to backprop by epoch (backprop, the reference, not drawn; "
-                     "values <= 0 cannot be)", fontsize=9)
-    for ax in (ax_epoch, ax_evals, ax_time):
-        ax.set_ylabel("test accuracy (full test set)")
-    for ax in (ax_epoch, ax_cos):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    for ax in axes.ravel():
-        ax.grid(alpha=0.3, which="both")
-    handles, labels = ax_epoch.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8)
-    fig.suptitle(title, fontsize=10)
+        line = line.sort_values("epoch")
+        plot_series(ax, line["epoch"], line["cos_mean"], series, label=False)
+        if int(line["n"].max()) > 1:
+            plot_band(ax, line["epoch"], line["cos_min"], line["cos_max"], series)
+    levels = sorted({theory[s.config] for s in panel.series if s.config in theory})
+    handle = None
+    for _, value in levels:
+        handle = ax.axhline(value, color="black", ls=(0, (4, 2)), lw=1.1, zorder=20)
+    drawn = stats[stats["config"].isin([s.config for s in panel.series])]
+    tops = [*drawn["cos_max"].dropna(), *(value for _, value in levels)]
+    low, high = ax.get_ylim()
+    ax.set_ylim(min(low, 0.0), max(high, 1.08 * max(tops, default=0.0)))
+    if levels:
+        right = ax.secondary_yaxis("right")
+        right.set_yticks([v for _, v in levels], [f"k={k}" for k, _ in levels], fontsize=7)
+        right.tick_params(length=3)
+    ax.yaxis.get_major_formatter().set_useOffset(False)
+    return handle
+
+
+def draw_estimators(stats: pd.DataFrame, panel_list: list[Panel], title: str,
+                    theory: dict[str, tuple[int, float]]) -> Figure:
+    """One row per panel (a family of methods, backprop in each): test accuracy by epoch, by
+    cumulative cost in forward passes and by wall time, mean over seeds with the ``BAND``, and
+    the cosine to backprop by epoch when any was measured; the row's legend, headed by its
+    family, in a last column of its own, so every row's panels line up.
+
+    ``theory`` maps a configuration to (k, the cosine theory expects for it), drawn dashed.
+    """
+    measured = bool((stats["cos_n"] > 0).any())
+    columns = 4 if measured else 3
+    width = 3.8 * (columns + 1)
+    fig = new_figure(width, 3.3 * len(panel_list) + 0.9)
+    grid = fig.subplots(len(panel_list), columns + 1, squeeze=False)
+    for row, panel in enumerate(panel_list):
+        axes, ax_legend = grid[row, :columns], grid[row, columns]
+        ax_epoch, ax_cost, ax_time = axes[:3]
+        for series in panel.series:
+            line = stats[stats["config"] == series.config].sort_values("epoch")
+            if line.empty:
+                continue
+            for ax, x in ((ax_epoch, "epoch"), (ax_cost, "cost_mean"), (ax_time, "elapsed_mean")):
+                plot_series(ax, line[x], line["acc_mean"], series, label=ax is ax_epoch)
+                if int(line["n"].max()) > 1:
+                    plot_band(ax, line[x], line["acc_min"], line["acc_max"], series)
+        handles, labels = ax_epoch.get_legend_handles_labels()
+        if measured:
+            handle = _draw_cosine(axes[3], stats, panel, theory)
+            if handle is not None:
+                handles.append(handle)
+                labels.append(f"theory: E[cos] ≈ {EXPECTED_COSINE_FORMULA} for k directions "
+                              "(right-hand ticks) and P parameters")
+            axes[3].set_ylabel("cosine with float64 backprop", fontsize=9)
+            axes[3].set_xlabel("epoch", fontsize=9)
+        ax_epoch.set_xlabel("epoch", fontsize=9)
+        ax_cost.set_xscale("log")
+        ax_cost.set_xlabel(COST_LABEL, fontsize=8)
+        ax_time.set_xscale("log")
+        ax_time.set_xlabel("elapsed wall time (s, log)", fontsize=9)
+        ax_epoch.set_ylabel("test accuracy (full test set)", fontsize=9)
+        if row == 0:
+            for ax, what in zip(axes, ("test accuracy by epoch", "test accuracy by cost",
+                                       "test accuracy by wall time",
+                                       "cosine to backprop by epoch"), strict=False):
+                ax.set_title(what, fontsize=10)
+        for ax in axes:
+            ax.grid(alpha=0.3, which="both")
+            ax.tick_params(labelsize=8)
+        for ax in (ax_epoch, axes[-1]):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        for ax in (ax_cost, ax_time):
+            log_ticks(ax)
+        ax_legend.axis("off")
+        # the family names the row above its legend, at the height of the row's panels
+        ax_legend.set_title(wrap(panel.title or "methods", 3.6, 9.5), fontsize=9.5,
+                            fontweight="bold", loc="left")
+        ax_legend.legend(handles, [wrap(label, 3.4, 8) for label in labels], loc="upper left",
+                         fontsize=8, frameon=False, borderaxespad=0)
+    fig.suptitle(wrap(title, width), fontsize=10)
     return fig
+
+
+def _with_cost_notes(panel_list: list[Panel], curves: pd.DataFrame) -> list[Panel]:
+    """The panels with ``FALLBACK_NOTE`` added to the label of every configuration whose cost
+    axis counts loss evaluations."""
+    fallback = set(curves.loc[curves["cost_basis"] == "loss_evals", "config"])
+    return [dataclasses.replace(panel, series=tuple(
+        dataclasses.replace(s, label=f"{s.label} ({FALLBACK_NOTE})")
+        if s.config in fallback else s for s in panel.series)) for panel in panel_list]
 
 
 def section(inputs: Inputs) -> Section:
@@ -256,10 +404,16 @@ def section(inputs: Inputs) -> Section:
     estimators = estimator_summary(summary, inputs.curves, ok_runs, epochs)
     compared = ok_runs[ok_runs["epochs"] == epochs]
     curves = estimator_curves(inputs.curves, compared)
+    rows = summary[summary["epochs"] == epochs]
+    roles = compared.groupby("config", sort=False)["role"].first()
+    rows = rows.assign(role=[roles.get(c) for c in rows["config"]])
+    theory = {str(row["config"]): (int(row["directions"]), float(row["cos_theory"]))
+              for _, row in estimators.iterrows() if not is_missing(row["cos_theory"])}
+    panel_list = _with_cost_notes(panels(rows), curves)
     title = (f"Gradient methods at equal epochs: {short_datasets(compared)} · "
-             f"{short_protocol(compared)}\nline: mean over seeds; shaded band: {BAND}")
-    figure = draw_estimators(curves, {c: inputs.colors[c] for c in estimators["config"]}, title)
+             f"{short_protocol(compared)}\n{curve_note(rows, panel_list, 'row')}")
+    figure = draw_estimators(curves, panel_list, title, theory)
     text = estimators_markdown(estimators, epochs, summary[summary["epochs"] != epochs],
-                               compared, FIGURE)
+                               compared, FIGURE, curves)
     return Section("estimators", text, {FIGURE: figure},
                    {"estimators": estimators, "epochs": epochs, "curves": curves})

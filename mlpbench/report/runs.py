@@ -14,10 +14,13 @@ sometimes diverges is a finding, not noise.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.ticker import MaxNLocator
 
 from mlpbench import results
@@ -30,7 +33,17 @@ from mlpbench.report.describe import (
     short_datasets,
     short_protocol,
 )
-from mlpbench.report.figures import BAND, line_style, new_figure
+from mlpbench.report.figures import (
+    Panel,
+    curve_note,
+    epoch_text,
+    grid_shape,
+    new_figure,
+    panels,
+    plot_band,
+    plot_series,
+    wrap,
+)
 from mlpbench.report.format import (
     duration_mean_std,
     format_count,
@@ -205,51 +218,82 @@ def paired_curves(curves: pd.DataFrame, paired_runs: pd.DataFrame) -> pd.DataFra
 # Drawing.
 
 
-def draw_metric(stats: pd.DataFrame, metric: str, colors: dict[str, str], title: str,
-                ylabel: str) -> Figure:
-    """Mean curve per configuration (in ``colors`` order), the ``BAND`` shaded where n > 1."""
-    fig = new_figure(9, 5.6)
-    ax = fig.add_subplot()
+def series_rows(summary: pd.DataFrame, ok_runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration in display order, with what a legend states (``figures.panels``):
+    the summary's keys and seed count, the ``role`` of its runs, and ``short`` when it ran
+    fewer epochs than its protocol (``short_of_protocol``)."""
+    if summary.empty:
+        return summary.assign(role=pd.Series(dtype=object), short=pd.Series(dtype=bool))
+    roles = ok_runs.groupby("config", sort=False)["role"].first() if "role" in ok_runs else {}
+    return summary.assign(role=[roles.get(c) for c in summary["config"]],
+                          short=short_of_protocol(summary).to_numpy())
+
+
+def _panel_legend(holder: Figure | SubFigure, axes: Axes, loc: str) -> None:
+    """The panel's legend outside its axes, so that it never covers a curve."""
+    handles, labels = axes.get_legend_handles_labels()
+    holder.legend(handles, labels, loc=loc, fontsize=7.5, ncols=1, frameon=False)
+
+
+def draw_metric(stats: pd.DataFrame, metric: str, panel_list: Sequence[Panel], title: str,
+                ylabel: str, xlabel: str) -> Figure:
+    """Mean curve per configuration, the ``BAND`` shaded where n > 1, one axes per panel with
+    its legend below it (the reference in every panel)."""
+    rows, columns = grid_shape(len(panel_list))
+    width = 9.0 if columns == 1 else 5.6 * columns
+    fig = new_figure(width, 5.2 if rows == 1 and columns == 1 else 4.6 * rows)
+    holders = [fig] if len(panel_list) == 1 else list(
+        np.ravel(fig.subfigures(rows, columns, squeeze=False)))
     data = stats[stats["metric"] == metric]
-    for index, config in enumerate(colors):
-        line = data[data["config"] == config].sort_values("epoch")
-        if line.empty:
-            continue
-        n = int(line["n"].max())
-        label = f"{config} (mean of n={n}, band {BAND})" if n > 1 else f"{config} (n=1)"
-        ax.plot(line["epoch"], line["mean"], color=colors[config], label=label,
-                **line_style(index))
-        if n > 1:
-            ax.fill_between(line["epoch"], line["min"], line["max"], color=colors[config],
-                            alpha=0.2, lw=0)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch (one epoch = steps_per_epoch SGD steps)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    for holder, panel in zip(holders, panel_list, strict=False):
+        ax = holder.add_subplot()
+        for series in panel.series:
+            line = data[data["config"] == series.config].sort_values("epoch")
+            if line.empty:
+                continue
+            plot_series(ax, line["epoch"], line["mean"], series)
+            if int(line["n"].max()) > 1:
+                plot_band(ax, line["epoch"], line["min"], line["max"], series)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel(xlabel, fontsize=9)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        if panel.title:
+            ax.set_title(wrap(panel.title, width / columns - 0.8, 9), fontsize=9)
+        _panel_legend(holder, ax, "outside lower center")
+    for holder in holders[len(panel_list):]:
+        holder.set_visible(False)
+    fig.suptitle(wrap(title, width), fontsize=10)
     return fig
 
 
-def draw_paired(curves: pd.DataFrame, order: Sequence[str], colors: dict[str, str],
-                title: str) -> Figure:
-    """Loss and test accuracy of one seed under every method, side by side."""
-    fig = new_figure(12, 5)
-    ax_loss, ax_acc = fig.subplots(1, 2)
-    for index, config in enumerate(order):
-        line = curves[curves["config"] == config]
-        style = line_style(index)
-        ax_loss.plot(line["epoch"], line["loss"], color=colors[config], label=config, **style)
-        ax_acc.plot(line["epoch"], line["test_acc"], color=colors[config], label=config,
-                    **style)
-    for ax, ylabel in ((ax_loss, "training loss (last mini-batch of the epoch)"),
-                       (ax_acc, "test accuracy (full test set)")):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
+def draw_paired(curves: pd.DataFrame, panel_list: Sequence[Panel], title: str,
+                xlabel: str) -> Figure:
+    """Loss and test accuracy of one seed under every method, side by side, per panel."""
+    columns = 1 if len(panel_list) == 1 else 2
+    rows = math.ceil(len(panel_list) / columns)
+    width = 12.0 if columns == 1 else 8.4 * columns
+    fig = new_figure(width, 5.0 if rows == 1 else 4.6 * rows)
+    holders = [fig] if len(panel_list) == 1 else list(
+        np.ravel(fig.subfigures(rows, columns, squeeze=False)))
+    for holder, panel in zip(holders, panel_list, strict=False):
+        ax_loss, ax_acc = holder.subplots(1, 2)
+        for series in panel.series:
+            line = curves[curves["config"] == series.config]
+            plot_series(ax_loss, line["epoch"], line["loss"], series)
+            plot_series(ax_acc, line["epoch"], line["test_acc"], series, label=False)
+        for ax, ylabel in ((ax_loss, "training loss (last mini-batch of the epoch)"),
+                           (ax_acc, "test accuracy (full test set)")):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel(xlabel, fontsize=9)
+            ax.set_ylabel(ylabel)
+            ax.grid(alpha=0.3)
+        if panel.title and holder is not fig:
+            holder.suptitle(wrap(panel.title, width / columns - 0.8, 9), fontsize=9)
+        _panel_legend(holder, ax_loss, "outside lower center")
+    for holder in holders[len(panel_list):]:
+        holder.set_visible(False)
+    fig.suptitle(wrap(title, width), fontsize=10)
     return fig
 
 
@@ -326,8 +370,11 @@ def figures_section(inputs: Inputs) -> Section:
     kept, ok_runs = inputs.kept, inputs.ok_runs
     figures: dict[str, Figure | bytes] = {}
     stats = curve_stats(inputs.curves, ok_runs)
+    rows = series_rows(inputs.summary, ok_runs)
     if not ok_runs.empty:
         scope = f"{short_datasets(kept)} · {short_protocol(kept)}"
+        xlabel = f"epoch ({epoch_text(ok_runs)})"
+        panel_list = panels(rows)
         for name, metric, what, ylabel in (
             (LOSS_FIGURE, "loss",
              "Training loss vs epoch (cross-entropy on each epoch's last mini-batch)",
@@ -335,15 +382,17 @@ def figures_section(inputs: Inputs) -> Section:
             (TEST_ACC_FIGURE, "test_acc",
              "Test accuracy vs epoch (full test set, after every epoch)", "test accuracy"),
         ):
-            title = f"{what}\n{scope}\nline: mean over seeds; shaded band: {BAND}"
-            figures[name] = draw_metric(stats, metric, inputs.colors, title, ylabel)
+            title = f"{what}\n{scope}\n{curve_note(rows, panel_list)}"
+            figures[name] = draw_metric(stats, metric, panel_list, title, ylabel, xlabel)
     paired = paired_selection(ok_runs)
     if paired is not None:
         seed, paired_runs = paired
         title = (f"paired: same init and batches, seed {seed} — every method on this seed\n"
                  f"{short_datasets(paired_runs)} · {short_protocol(paired_runs)}")
+        paired_rows = rows[rows["config"].isin(paired_runs["config"])].drop(columns="n")
         figures[PAIRED_FIGURE] = draw_paired(paired_curves(inputs.curves, paired_runs),
-                                             list(paired_runs["config"]), inputs.colors, title)
+                                             panels(paired_rows), title,
+                                             f"epoch ({epoch_text(paired_runs)})")
 
     lines = ["## Figures", ""]
     for name, alt in ((LOSS_FIGURE, "training loss vs epoch"),

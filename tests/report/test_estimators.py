@@ -14,8 +14,9 @@ from mlpbench import results
 from mlpbench.report import ReportOutputs, render
 from mlpbench.report.configs import label_configs, method_label
 from mlpbench.report.estimators import FIGURE, estimator_curves
+from mlpbench.theory import expected_cosine
 
-from .helpers import is_png, table_rows
+from .helpers import N_PARAMS, is_png, table_rows
 
 EST_EPOCHS = 3
 EST_SEEDS = (0, 1)
@@ -108,11 +109,12 @@ def test_estimators_section_text(estimator_rendered: ReportOutputs) -> None:
     assert (spsa_1[1], spsa_1[2], spsa_1[3]) == ("0.03", "2", "2")  # lr, n, loss evals
     assert (spsa_10[1], spsa_10[2], spsa_10[3]) == ("0.1", "2", "20")
     assert (backprop[1], backprop[3]) == ("0.1", "1")
-    assert backprop[-2:] == ["n/a", "n/a"]
+    assert backprop[-3:] == ["n/a", "n/a", "n/a"]  # measured cosine, theory, relative error
     estimators = estimator_rendered.numbers["estimators"]["estimators"]
     row = estimators.set_index("config").loc[SPSA_10]
     assert spsa_10[5] == f"{row['loss_mean']:.4f} ± {row['loss_std']:.4f}"
-    assert spsa_10[-2:] == [f"{row['cos_mean']:.4f}", f"{row['rel_err_mean']:.2e}"]
+    assert spsa_10[-3:] == [f"{row['cos_mean']:.4f}", f"{expected_cosine(10, N_PARAMS):.4f}",
+                            f"{row['rel_err_mean']:.2e}"]
     assert f"only configurations run for {EST_EPOCHS} epochs" in section
     assert "Left out, run for another number of epochs: forward_gradient (directions=1, " \
            "jvp=dual, noise=table) (2 epochs)." in section
