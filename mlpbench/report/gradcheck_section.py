@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from mlpbench import results
 from mlpbench.model import DTYPES
 from mlpbench.report.describe import distinct, revisions_text, short_machine, time_span
-from mlpbench.report.figures import new_figure
+from mlpbench.report.figures import new_figure, wrap
 from mlpbench.report.format import (
     format_error,
     format_h,
@@ -191,6 +191,11 @@ def gradcheck_markdown(latest: pd.DataFrame, best: pd.DataFrame, figure: str | N
     return "\n".join(lines)
 
 
+def scheme_text(scheme: str) -> str:
+    """A scheme as the figure's legends name it: "complex step", not the key "complex_step"."""
+    return scheme.replace("_", " ")
+
+
 def _reference_lines(ax: Any, panel: pd.DataFrame, dtype: str, steps: np.ndarray) -> None:
     """The dashed truncation slopes and the dotted round-off scale of one panel, labelled.
 
@@ -208,7 +213,8 @@ def _reference_lines(ax: Any, panel: pd.DataFrame, dtype: str, steps: np.ndarray
         scale = float(top["rel_err"]) / float(top["h"]) ** order
         present = [s for s in schemes if s in set(panel["scheme"])]
         ax.plot(steps, scale * steps ** order, color=SCHEME_STYLE.get(anchor, "C7")[0], ls="--",
-                lw=1, alpha=0.7, label=f"∝ {power}: truncation of {', '.join(present)}")
+                lw=1, alpha=0.7,
+                label=f"∝ {power}: truncation of {', '.join(map(scheme_text, present))}")
     eps = float(np.finfo(dtype).eps) if dtype in DTYPES else math.nan
     if math.isfinite(eps):
         ax.plot(steps, eps / steps, color="black", ls=":", lw=1.2,
@@ -232,7 +238,7 @@ def draw_gradcheck(latest: pd.DataFrame, title: str) -> Figure:
             for scheme, curve in panel.groupby("scheme", sort=False):
                 color, marker, style, width = SCHEME_STYLE.get(scheme, ("C7", ".", ":", 1.4))
                 ax.plot(curve["h"], curve["rel_err"], color=color, marker=marker, ms=4,
-                        ls=style, lw=width, label=scheme)
+                        ls=style, lw=width, label=scheme_text(str(scheme)))
             scheme_handles = ax.get_legend_handles_labels()
             _reference_lines(ax, panel, dtype, steps)
             handles, labels = ax.get_legend_handles_labels()
@@ -251,13 +257,14 @@ def draw_gradcheck(latest: pd.DataFrame, title: str) -> Figure:
         # headroom above the largest error for the reference lines' legend (upper right)
         axes[0, 0].set_ylim(max(float(errors.min()) / 5, 1e-18), float(errors.max()) * 1e4)
     handles, labels = [], []
+    scheme_names = {scheme_text(s) for s in SCHEMES}
     for ax in axes.ravel():
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            if label in SCHEMES and label not in labels:
+            if label in scheme_names and label not in labels:
                 handles.append(handle)
                 labels.append(label)
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=9)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(wrap(title, 6.2 * len(dtypes)), fontsize=10)
     return fig
 
 

@@ -25,7 +25,7 @@ from mlpbench.report.describe import (
     short_machine,
     time_span,
 )
-from mlpbench.report.figures import new_figure
+from mlpbench.report.figures import new_figure, wrap
 from mlpbench.report.format import format_value, human_duration, is_missing, markdown
 from mlpbench.report.section import Inputs, Section
 
@@ -182,6 +182,8 @@ def scaling_threads_text(latest: pd.DataFrame) -> str:
         load_text = "n/a" if is_missing(load) else f"{load:.2f}"
         texts.append(f"numba threads {format_value(numba_threads)}, {blas}, "
                      f"1-min load average {load_text} at the start")
+    if len(texts) > 1:
+        return f"measured under {len(texts)} conditions: " + "; ".join(texts)
     return "; ".join(texts)
 
 
@@ -258,7 +260,7 @@ def _label_panel(ax: Any, title: str, xlabel: str, legend_y: float) -> None:
 def _finish(fig: Figure, axes: np.ndarray, title: str) -> Figure:
     """The shared y label and the figure title."""
     axes[0].set_ylabel("gradient time per step (s, median)")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(wrap(title, fig.get_figwidth()), fontsize=10)
     return fig
 
 
