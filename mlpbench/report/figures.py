@@ -35,9 +35,14 @@ MAX_SERIES = 8
 """Lines per panel at most, the reference included: beyond about eight, colours and dashes
 stop being told apart at a glance."""
 
-REFERENCE_STYLE: dict[str, Any] = {"color": "black", "ls": "-", "lw": 3.0, "zorder": 2}
+REFERENCE_STYLES: tuple[dict[str, Any], ...] = (
+    {"color": "black", "ls": "-", "lw": 3.0, "zorder": 2},
+    {"color": "0.55", "ls": (0, (6, 2)), "lw": 3.0, "zorder": 2},
+    {"color": "0.3", "ls": (0, (2, 1, 2, 4)), "lw": 3.0, "zorder": 2},
+)
 """The reference (backprop) in every panel: a wide black solid line drawn first, so methods
-that train identically to it show on top of it rather than hiding it."""
+that train identically to it show on top of it rather than hiding it; a second or third
+reference (backprop under two dtypes, say) in grey with dashes no other line uses."""
 
 SERIES_COLORS: tuple[str, ...] = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9")
 """The other lines' colours in turn (tab10 without its grey, too close to the black
@@ -324,8 +329,9 @@ def panels(rows: pd.DataFrame, limit: int = MAX_SERIES) -> list[Panel]:
     others = rows[~is_reference]
     room = max(limit - len(references), 1)
     reference_series = tuple(
-        Series(str(c), labels[str(c)], dict(REFERENCE_STYLE), reference=True)
-        for c in references["config"])
+        Series(str(c), labels[str(c)], dict(REFERENCE_STYLES[i % len(REFERENCE_STYLES)]),
+               reference=True)
+        for i, c in enumerate(references["config"]))
     out = []
     for title, group in _groups(others, room):
         styles = panel_styles(len(group), reference=not references.empty)

@@ -246,3 +246,17 @@ def test_png_keeps_long_titles_whole_and_is_deterministic() -> None:
     fig.canvas.draw()
     title = fig._suptitle.get_window_extent()
     assert title.width <= image.size[0]
+
+
+def test_two_references_are_told_apart() -> None:
+    """Backprop under two dtypes: both references in every panel, in two styles."""
+    rows = pd.DataFrame(
+        [{"config": f"backprop [dtype={d}]", "method_label": "backprop", "method": "backprop",
+          "scheme": None, "h": None, "role": "reference", "n": 1} for d in ("float64", "float32")]
+        + [{"config": f"spsa {k}", "method": "spsa", "scheme": None, "h": 1e-3, "role": None,
+            "options": f"directions={k}", "n": 1} for k in (1, 10)])
+    [panel] = panels(rows)
+    styles = [(s.style["color"], str(s.style["ls"])) for s in panel.series]
+    assert len(set(styles)) == len({c for c, _ in styles}) == 4
+    assert [s.label for s in panel.series[:2]] == ["backprop (reference), dtype float64",
+                                                   "backprop (reference), dtype float32"]
