@@ -40,6 +40,7 @@ from mlpbench.errors import EXIT_RUNS_LOST, EXIT_USAGE, ConfigError, MlpbenchErr
 from mlpbench.run import execute, summary_line
 
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that stopped reading
 MULTIRUN_FLAGS = ("-m", "hydra.mode=MULTIRUN")
 
 
@@ -233,6 +234,9 @@ def main() -> None:
         print("mlpbench: interrupted; finished runs are kept, the same command resumes",
               file=sys.stderr, flush=True)
         sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:  # `python -m mlpbench --help | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_BROKEN_PIPE)
 
 
 if __name__ == "__main__":

@@ -151,3 +151,17 @@ def test_a_schema_is_rejected_with_one_line(tmp_path, override, line):
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [line]
     assert not (tmp_path / "results").exists()
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """``python -m mlpbench --help | head -2``: the closed pipe ends the program quietly."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "mlpbench", "--help"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.close()  # before the program has written anything: its first write fails
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    assert proc.wait(timeout=60) in (0, 141)
+    assert "Traceback" not in stderr
