@@ -1,6 +1,7 @@
 """Everything mlpbench writes and reads back: the formats (``schemas``), the atomic writers,
-readers and attempt selection (``store``), one claim per run id (``claims``), and the
-environment columns (``environment``).
+readers and attempt selection (``store``), one claim per run id (``claims``), the
+environment columns (``environment``), and the record of each sweep run into a folder, with its
+title and question (``sweeps``).
 
 Training and the studies write through this package; the report reads through it alone, so
 rendering a report needs neither the training stack nor Hydra.
@@ -27,6 +28,7 @@ from mlpbench.results.schemas import (
     RUNS_SCHEMA,
     SCALING_SCHEMA,
     SEED_NULL_COLUMNS,
+    SWEEPS_SCHEMA,
 )
 from mlpbench.results.store import (
     DEBRIS,
@@ -50,6 +52,7 @@ from mlpbench.results.store import (
     write_run,
     write_table,
 )
+from mlpbench.results.sweeps import SWEEPS, read_sweeps, sweep_path, write_sweep
 
 __all__ = [
     "CONFIG_FIELDS",
@@ -71,6 +74,8 @@ __all__ = [
     "RUNS_SCHEMA",
     "SCALING_SCHEMA",
     "SEED_NULL_COLUMNS",
+    "SWEEPS",
+    "SWEEPS_SCHEMA",
     "AttemptScan",
     "Attempts",
     "attempts_of",
@@ -84,14 +89,17 @@ __all__ = [
     "quarantine",
     "read_measurements",
     "read_results",
+    "read_sweeps",
     "read_table",
     "result_files",
     "run_id_for",
     "run_id_of",
     "scan_attempts",
     "select_attempts",
+    "sweep_path",
     "write_atomic",
     "write_measurements",
     "write_run",
+    "write_sweep",
     "write_table",
 ]

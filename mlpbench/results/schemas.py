@@ -12,7 +12,9 @@
 - ``SCALING_SCHEMA``: one row per (engine, hidden size, batch size) timed by the scaling study
   (``results_dir/scaling``), with the engine's ``role`` and ``engine_role``;
 - ``GRADCHECK_SCHEMA``: one row per (weights, scheme, dtype, h) of the h error curve
-  (``results_dir/gradcheck``).
+  (``results_dir/gradcheck``);
+- ``SWEEPS_SCHEMA``: one row per sweep run into a results folder, its title and question
+  (``results_dir/sweeps``), so the report can say what the folder holds without Hydra.
 
 Explicit schemas let a column that is null in one file (h for backprop) and a number in another
 read as one dataset. The writers (training, the studies) and the one reader (the report) both
@@ -217,3 +219,15 @@ non-finite entry."""
 
 GRADCHECK_WEIGHTS: tuple[str, ...] = ("init", "trained")
 """The values of the gradcheck ``weights`` column, in the order they are shown."""
+
+
+SWEEPS_SCHEMA = pa.schema(
+    [
+        pa.field("sweep", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("question", pa.string()),
+    ]
+)
+"""One row per sweep (``results_dir/sweeps/<sweep>.parquet``): the sweep file's name (the
+``sweep`` config group option), and the ``title`` and ``question`` it declares (null where it
+declares none). Written by the grids sweeper before it launches, read by the report's title."""

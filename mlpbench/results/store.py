@@ -13,7 +13,9 @@ Debris of a killed write (an orphan curves file, a dot-named temporary) is moved
 ``pd.read_parquet(results_dir / "curves")`` sees committed runs only. Names are unique per
 attempt, so nothing is ever overwritten or appended to. The studies (scaling,
 gradcheck) write one file per invocation into their own folders, read back by
-``read_measurements``. The schemas of all four formats are in ``schemas``.
+``read_measurements``, and each sweep records its title in ``sweeps/`` (``sweeps``); none of
+those folders is read, scanned or cleaned as runs. The schemas of all five formats are in
+``schemas``.
 """
 
 from __future__ import annotations

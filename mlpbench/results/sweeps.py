@@ -1,0 +1,65 @@
+"""Sweep records: which sweep files ran into a results folder, with their titles and questions.
+
+A sweep's title and question are written in its Hydra file (``conf/sweep/<name>.yaml``), but the
+report reads only parquet, so the grids sweeper records them before it launches:
+``results_dir/sweeps/<name>.parquet``, one row of ``SWEEPS_SCHEMA``. Running the same sweep
+again replaces its record, atomically like every result file, so a title reworded in the sweep
+file reaches the next report. The folder sits beside ``curves/`` and ``runs/``; the run readers,
+resume and the debris handling look only inside those two, so a record is never taken for a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mlpbench.errors import ResultsError
+from mlpbench.results.schemas import SWEEPS_SCHEMA
+from mlpbench.results.store import read_measurements, write_atomic
+
+SWEEPS = "sweeps"
+"""The folder of the sweep records under results_dir."""
+
+
+def sweep_path(results_dir: Path, sweep: str) -> Path:
+    """Where the record of ``sweep`` lives: one file per sweep name, so a rerun replaces it.
+
+    A name from a nested config folder ("papers/dlfs") becomes one file name; a leading dot or
+    underscore is dropped, since readers skip such names as temporaries.
+    """
+    name = sweep.replace("/", "-").replace("\\", "-").lstrip("._")
+    if not name:
+        raise ValueError(f"not a sweep name: {sweep!r}")
+    return Path(results_dir) / SWEEPS / f"{name}.parquet"
+
+
+def write_sweep(results_dir: Path, sweep: str, title: str | None, question: str | None) -> Path:
+    """Record that ``sweep`` runs into ``results_dir``, with its title and question.
+
+    Written atomically (temp file, fsync, rename) over any earlier record of the same sweep; an
+    unwritable folder is a ``ResultsError`` naming results_dir, as for a run.
+    """
+    path = sweep_path(results_dir, sweep)
+    table = pa.Table.from_pylist([{"sweep": sweep, "title": title, "question": question}],
+                                 schema=SWEEPS_SCHEMA)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, lambda fh: pq.write_table(table, fh), replace=True)
+    except OSError as ex:
+        reason = ex.strerror or type(ex).__name__
+        raise ResultsError(f"results_dir: cannot write to '{results_dir}': {reason}") from None
+    return path
+
+
+def read_sweeps(results_dir: Path, bad_files: list[tuple[Path, str]]) -> pd.DataFrame:
+    """Every sweep record of ``results_dir``, in file name order; empty when there is none.
+
+    Results from before the records, or from a plain ``--multirun``, have no folder: not an
+    error, the report then titles itself from the runs. A file that is not a record is added to
+    ``bad_files`` and left out, as for runs. A title or question not given is None.
+    """
+    records = read_measurements(Path(results_dir) / SWEEPS, SWEEPS_SCHEMA, bad_files)
+    return records.astype(object).where(records.notna(), None)
