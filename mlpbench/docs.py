@@ -299,45 +299,24 @@ def _relative(path: Path) -> str:
     return path.resolve().relative_to(ROOT).as_posix()
 
 
-def _default_text(value: Any) -> str:
-    if dataclasses.is_dataclass(value) or value is dataclasses.MISSING:
-        return ""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
-
-
-def _field_default(f: dataclasses.Field) -> Any:
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return f.default_factory()  # type: ignore[misc]
-    return f.default
-
-
 def keys_table(ref: Reference) -> str:
     """Every key with its default and meaning, from the run schema and the methods' Configs
-    (the same declarations ``--help`` prints), so the table cannot drift from the code."""
+    (the declarations ``--help`` prints, formatted as it formats them), so the table cannot
+    drift from the code."""
     from mlpbench import methods
-    from mlpbench.settings import REQUIRED, DatasetConfig, leaves
+    from mlpbench.help import field_default, format_value
+    from mlpbench.settings import DatasetConfig, leaves
 
-    rows = []
-    for leaf in leaves():
-        default = _field_default(leaf.field)
-        if leaf.key == "method":
-            default, text = "backprop", ", ".join(methods.available())
-        elif leaf.key == "dataset":
-            default, text = "mnist", "mnist, mnist_subset, fashion_mnist"
-        else:
-            text = leaf.field.metadata.get("help", "")
-        rows.append((f"`{leaf.key}`", "" if default == REQUIRED else _default_text(default),
-                     text))
-        if leaf.key == "dataset":
-            rows += [(f"`dataset.{f.name}`", _default_text(_field_default(f)),
-                      f.metadata.get("help", "")) for f in dataclasses.fields(DatasetConfig)
-                     if f.name != "name"]
+    datasets = sorted(p.stem for p in (ROOT / "conf" / "dataset").glob("*.yaml"))
+    rows = [("`method`", "backprop", ", ".join(methods.available())),
+            ("`dataset`", "mnist", ", ".join(datasets))]
+    rows += [(f"`dataset.{f.name}`", format_value(field_default(f)), f.metadata["help"])
+             for f in dataclasses.fields(DatasetConfig) if f.name != "name"]
+    rows += [(f"`{leaf.key}`", format_value(field_default(leaf.field)),
+              leaf.field.metadata["help"])
+             for leaf in leaves() if leaf.key not in ("method", "dataset")]
     for name, method in methods.available().items():
-        rows += [(f"`method.{f.name}`", _default_text(_field_default(f)),
+        rows += [(f"`method.{f.name}`", format_value(field_default(f)),
                   f"{name}: {f.metadata.get('help', '')}")
                  for f in dataclasses.fields(method.Config) if f.name != "name"]
     rows = [(key, default, text.replace("|", "\\|")) for key, default, text in rows]
