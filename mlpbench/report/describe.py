@@ -7,7 +7,7 @@ tables alike. The ``short_*`` helpers are the one-line versions used in figure t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -89,27 +89,125 @@ PHRASED_KEYS: tuple[str, ...] = (
     *NETWORK_KEYS)
 """The protocol settings ``protocols_text`` words; ``lr`` and ``lr_schedule`` go with them."""
 
+Value = tuple[Any, ...]
+"""One protocol field's value in one run: the values of its columns (None for missing)."""
 
-def protocols_text(runs: pd.DataFrame) -> str:
-    """The training protocol(s): steps, batch size, lr, network shape, dtype, and any other
-    setting the runs record ("clip 1")."""
+
+WORDED_FIELDS: tuple[str, ...] = (
+    "epochs", "steps_per_epoch", "batch_size", "sampling", "lr_decay", "network", "dtype",
+    "log_eps")
+"""The ``protocol_fields`` with words of their own; any other is worded "name value"."""
+
+
+def protocol_fields(runs: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+    """The protocol as ``protocols_text`` words it, field by field: each field's columns. The
+    network is one field (its columns describe one thing); a setting without words of its own
+    ("clip") is a field of its own, named by its column."""
     others = [k for k in settings.group_columns()
               if k not in (*PHRASED_KEYS, "lr", "lr_schedule") and k in runs]
-    texts = []
-    for (epochs, spe, batch, dtype, log_eps, decay, sampling, *rest), lrs in _by_protocol(
-        runs, [*PHRASED_KEYS, *others]
-    ).items():
-        network, values = rest[:len(NETWORK_KEYS)], rest[len(NETWORK_KEYS):]
-        schedule = f" decaying as exp(-{format_value(decay)} step)" if decay else ""
-        drawn = " drawn with replacement" if sampling == "with_replacement" else ""
-        extra = "".join(f", {key} {format_value(value)}"
-                        for key, value in zip(others, values, strict=True) if value is not None)
-        texts.append(
-            f"{epochs} epochs x {plural(spe, 'step')} of {batch} samples{drawn} "
-            f"({int(epochs) * int(spe)} SGD steps), {lr_text(lrs)}{schedule}, "
-            f"{network_text(*network)} MLP, {dtype}, log_eps {format_value(log_eps)}{extra}"
-        )
-    return "; ".join(texts)
+    return {"epochs": ("epochs",), "steps_per_epoch": ("steps_per_epoch",),
+            "batch_size": ("batch_size",), "sampling": ("sampling",),
+            "lr_decay": ("lr_decay",), "network": NETWORK_KEYS, "dtype": ("dtype",),
+            "log_eps": ("log_eps",), **{key: (key,) for key in others}}
+
+
+def _alternatives(texts: Sequence[str], conjunction: str = "or") -> str:
+    """ "a", "a or b", "a, b or c" (or "a, b and c")."""
+    return (texts[0] if len(texts) == 1
+            else ", ".join(texts[:-1]) + f" {conjunction} {texts[-1]}")
+
+
+def _sorted(values: list[Value]) -> list[Value]:
+    """Values in ascending order where they compare (epochs 10, 100, 1000), else as found."""
+    try:
+        return sorted(values)
+    except TypeError:
+        return values
+
+
+def _protocol_text(values: dict[str, list[Value]], lrs: Iterable[float]) -> str:
+    """One protocol sentence; a field with several values lists them ("10, 100 or 1000
+    epochs"), and the SGD step count is given only where epochs and steps are single."""
+    def alt(name: str, fmt: Callable[..., str] = format_value) -> str:
+        return _alternatives([fmt(*value) for value in values[name]])
+
+    epochs, steps = values["epochs"], values["steps_per_epoch"]
+    step_words = (plural(steps[0][0], "step") if len(steps) == 1
+                  else f"{alt('steps_per_epoch')} steps")
+    sampling = values["sampling"]
+    drawn = (" drawn with replacement" if sampling == [("with_replacement",)]
+             else "" if len(sampling) == 1 else f" (sampling {alt('sampling')})")
+    count = (f" ({int(epochs[0][0]) * int(steps[0][0])} SGD steps)"
+             if len(epochs) == 1 and len(steps) == 1 else "")
+    decays = values["lr_decay"]
+    schedule = (("" if decays[0][0] is None
+                 else f" decaying as exp(-{format_value(decays[0][0])} step)")
+                if len(decays) == 1 else f", lr_decay {alt('lr_decay')}")
+    extra = "".join(f", {name} {alt(name)}" for name in values
+                    if name not in WORDED_FIELDS and values[name] != [(None,)])
+    return (f"{alt('epochs', str)} epochs x {step_words} of {alt('batch_size', str)} "
+            f"samples{drawn}{count}, {lr_text(lrs)}{schedule}, "
+            f"{alt('network', lambda *net: f'{network_text(*net)} MLP')}, {alt('dtype', str)}, "
+            f"log_eps {alt('log_eps')}{extra}")
+
+
+def _exception_text(name: str, value: Value) -> str:
+    """How one run differs from the common protocol in one field ("2 epochs")."""
+    [first, *_] = value
+    texts: dict[str, Callable[[], str]] = {
+        "epochs": lambda: f"{first} epochs",
+        "steps_per_epoch": lambda: f"{plural(first, 'step')} per epoch",
+        "batch_size": lambda: f"batches of {first}",
+        "sampling": lambda: ("samples drawn with replacement" if first == "with_replacement"
+                             else "distinct samples per batch"),
+        "lr_decay": lambda: ("a constant lr" if first is None
+                             else f"lr decaying as exp(-{format_value(first)} step)"),
+        "network": lambda: f"a {network_text(*value)} MLP",
+        "dtype": lambda: str(first),
+        "log_eps": lambda: f"log_eps {format_value(first)}",
+    }
+    return texts.get(name, lambda: f"{name} {format_value(first)}")()
+
+
+def protocols_text(runs: pd.DataFrame) -> str:
+    """The training protocol: steps, batch size, lr, network shape, dtype, and any other setting
+    the runs record ("clip 1"), stated once.
+
+    Where runs differ, a field most runs share is stated once with the configurations that
+    differ after it ("...; numerical (central, h=1e-04, naive): 2 epochs (2 SGD steps)
+    instead", the seed's loop timed over 2 epochs), and a field no value of which is held by
+    most runs is a scan, its values listed ("10, 100 or 1000 epochs"). The learning rate is
+    listed alone: methods train at their own rates under one protocol.
+    """
+    fields = protocol_fields(runs)
+    per_run = {name: [tuple(None if is_missing(v) else v for v in row)
+                      for row in runs[list(columns)].itertuples(index=False, name=None)]
+               for name, columns in fields.items()}
+    common: dict[str, list[Value]] = {}
+    for name, found in per_run.items():
+        counts: dict[Value, int] = {}
+        for value in found:
+            counts[value] = counts.get(value, 0) + 1
+        mode = max(counts, key=lambda value: counts[value])
+        common[name] = [mode] if 2 * counts[mode] > len(found) else _sorted(list(counts))
+    labels = runs["config"] if "config" in runs else runs["method"]
+    exceptions: dict[str, list[str]] = {}
+    for index, label in enumerate(labels):
+        differs = [name for name in fields
+                   if len(common[name]) == 1 and per_run[name][index] != common[name][0]]
+        if not differs:
+            continue
+        texts = [_exception_text(name, per_run[name][index]) for name in differs]
+        if {"epochs", "steps_per_epoch"} & set(differs):
+            steps = int(per_run["epochs"][index][0]) * int(per_run["steps_per_epoch"][index][0])
+            at = max(differs.index(n) for n in ("epochs", "steps_per_epoch") if n in differs)
+            texts[at] += f" ({steps} SGD steps)"
+        found = exceptions.setdefault(", ".join(texts), [])
+        if label not in found:
+            found.append(label)
+    text = _protocol_text(common, runs["lr"])
+    return text + "".join(f"; {' and '.join(who)}: {what} instead"
+                          for what, who in exceptions.items())
 
 
 def machines_text(runs: pd.DataFrame) -> str:
@@ -161,3 +259,21 @@ def short_datasets(runs: pd.DataFrame) -> str:
     """ "mnist (60,000/10,000)" per dataset, for a figure title."""
     return ", ".join(f"{name} ({int(tr):,}/{int(te):,})"
                      for name, tr, te in distinct(runs, ["dataset", "n_train", "n_test"]))
+
+
+def contents_title(runs: pd.DataFrame) -> str:
+    """A title saying what the runs compare, for results no titled sweep recorded: the methods
+    (the reference first), the data and, when all share one, the network, e.g. "backprop
+    against forward_gradient on mnist_subset, 784-1024-1024-10 relu MLP"."""
+    methods = list(dict.fromkeys(runs["method"]))
+    if "role" in runs:
+        reference = runs["role"].eq(results.ROLE_REFERENCE)
+        methods = list(dict.fromkeys([*runs[reference]["method"], *methods]))
+    compared = methods[0] if len(methods) == 1 else (
+        f"{methods[0]} against {_alternatives(methods[1:], 'and')}")
+    datasets = " and ".join(dict.fromkeys(runs["dataset"]))
+    networks = list(dict.fromkeys(
+        network_text(row["hidden_size"], row.get("hidden_sizes"), row.get("activation"))
+        for _, row in runs.iterrows()))
+    network = f", {networks[0]} MLP" if len(networks) == 1 else ""
+    return f"{compared} on {datasets}{network}"

@@ -1,7 +1,9 @@
-"""Rendering: read the parquet once, run every section in order, write the figures, then
-report.md, each file atomically.
+"""Rendering: read the parquet once, title the report, run every section in order, write the
+figures, then report.md, each file atomically.
 
-``SECTIONS`` is the report, top to bottom: adding a section is one module with a
+The title says what the results hold: the title and question the sweep recorded in the results
+folder (``results.read_sweeps``), or, without one, what the runs compare (``title_section``).
+``SECTIONS`` is the report below it, top to bottom: adding a section is one module with a
 ``section(inputs) -> Section`` and a ``FIGURES`` tuple, plus one line here.
 """
 
@@ -29,6 +31,7 @@ from mlpbench.report import (
     speed,
 )
 from mlpbench.report.configs import label_configs, summarise
+from mlpbench.report.describe import contents_title
 from mlpbench.report.figures import colors, figure_png
 from mlpbench.report.format import plural
 from mlpbench.report.section import Inputs, Section
@@ -36,12 +39,12 @@ from mlpbench.report.section import Inputs, Section
 SectionFn = Callable[[Inputs], Section]
 
 SECTIONS: tuple[SectionFn, ...] = (
-    runs.table_section,  # title, what was measured, "## Our results"
+    runs.table_section,  # what was measured, "## Our results"
     estimators.section,  # "## Estimators"
     speed.section,  # "## Speed"
     costs.section,  # "## Cost in forward passes" (runs that recorded theory_forward_passes)
     memory.section,  # "## Memory" (runs that recorded peak_mem_bytes)
-    published.always_section,  # "## The post's published figures"
+    published.heading_section,  # "## The post's published figures" (runs of the post's)
     published.section,  # "## Published experiments" (runs of a publication's protocol)
     runs.figures_section,  # "## Figures"
     scaling_section.section,  # "## Scaling"
@@ -58,8 +61,8 @@ class ReportOutputs:
 
     ``figures`` maps each figure file name written to its path, in the order the sections'
     modules declare them (``figure_names``);
-    ``numbers`` maps each section's name to its ``Section.numbers``; ``bad_files`` lists the
-    files left out as (path, reason).
+    ``numbers`` maps each section's name to its ``Section.numbers``, the title's under
+    "title"; ``bad_files`` lists the files left out as (path, reason).
     """
 
     report_md: Path
@@ -118,6 +121,36 @@ def read_inputs(results_dir: Path, bad_files: list[tuple[Path, str]]) -> Inputs:
                   gradcheck=gradcheck_rows, left_out=pd.DataFrame(left_out))
 
 
+def title_section(sweeps: pd.DataFrame, runs: pd.DataFrame) -> Section:
+    """The report's title, by what its results hold, and the question they answer, stated once.
+
+    One titled sweep recorded in the folder: its title, its question under it. Several (sweeps
+    run into one folder): a title from the runs, then each sweep's title and question. None
+    (results from before the records, or a plain ``--multirun``): a title from the runs, the
+    post's question only where they are the post's experiment, so that a report of another
+    publication's runs or another comparison never claims to answer it.
+    Numbers: ``title``, ``question`` (None when no single sweep gives one) and ``sweeps``.
+    """
+    titled = sweeps[sweeps["title"].notna()].reset_index(drop=True)
+    question = None
+    if len(titled) == 1:
+        title = str(titled["title"].iloc[0])
+        question = None if pd.isna(titled["question"].iloc[0]) else str(titled["question"].iloc[0])
+        lines = [f"# {title}", "", *([question, ""] if question else [])]
+    else:
+        title = (f"{published.POST_QUESTION} Our measurements"
+                 if published.asks_the_posts_question(runs) else contents_title(runs))
+        lines = [f"# {title}", ""]
+        if len(titled):
+            lines += ["The sweeps run into this folder:", ""]
+            lines += [f"- {row['title']}" + ("" if pd.isna(row["question"])
+                                              else f": {row['question']}")
+                      for _, row in titled.iterrows()]
+            lines.append("")
+    return Section("title", "\n".join(lines),
+                   numbers={"title": title, "question": question, "sweeps": sweeps})
+
+
 def _write(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically: a reader sees the old file or the new one."""
     results.write_atomic(path, lambda fh: fh.write(data), replace=True)
@@ -133,9 +166,10 @@ def render(results_dir: Path, out_dir: Path) -> ReportOutputs:
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     bad_files: list[tuple[Path, str]] = []
     inputs = read_inputs(results_dir, bad_files)
-    parts: list[str] = []
+    title = title_section(results.read_sweeps(results_dir, bad_files), inputs.kept)
+    parts: list[str] = [title.markdown]
     pngs: dict[str, bytes] = {}
-    numbers: dict[str, dict[str, Any]] = {}
+    numbers: dict[str, dict[str, Any]] = {title.name: title.numbers}
     for entry in SECTIONS:
         part = entry(inputs)
         undeclared = set(part.figures) - set(figure_names([entry]))

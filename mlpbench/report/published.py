@@ -1,18 +1,22 @@
 """Published figures beside ours: the blog post's own table ("## The post's published
 figures") and the experiments whose protocol our runs follow ("## Published experiments").
 
-Every one is a ``Publication``. The post has a heading of its own and is always shown, its
-figures alone (``always_section``). Any other is recognised by our runs' configuration
-(``Publication.matches``) and shown only when the results hold such runs, next to what they
-measured (``section``). Figures are copied, never measured, and each is labelled with the data,
-hardware and run count it came from; ours are labelled the same way, so a difference can be
-read for what it is.
+Every one is a ``Publication``, recognised by our runs' configuration (``Publication.matches``)
+and shown only when the results hold such runs: a table printed for one protocol says nothing
+about another (a report of Baydin et al.'s network carries theirs, not the post's). The post
+has a heading of its own and its figures alone (``heading_section``), shown where its
+experiment was run: backprop or plain finite differences on its network, lr, batches and 100
+one-step epochs (``runs_the_post``). Any other is shown next to what our runs measured
+(``section``). Figures are copied, never measured, and each is labelled with the data, hardware
+and run count it came from; ours are labelled the same way, so a difference can be read for
+what it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -28,9 +32,9 @@ FIGURES: tuple[str, ...] = ()
 class Publication:
     """One published experiment: its figures, what they came from, and how it is shown.
 
-    With a ``heading`` it is a section of its own, always shown, its figures alone (the post's:
-    nothing of ours is set beside them). Otherwise ``matches`` recognises our runs of its
-    protocol and ``ours`` computes our figure of each of its quantities from them.
+    ``matches`` recognises our runs of its protocol. With a ``heading`` it is a section of its
+    own, its figures alone (the post's: nothing of ours is set beside them); otherwise ``ours``
+    computes our figure of each of its quantities from the matching runs.
     """
 
     key: str
@@ -46,6 +50,45 @@ class Publication:
 def _value(row: pd.Series, key: str) -> object:
     value = row.get(key)
     return None if is_missing(value) else value
+
+
+POST_QUESTION = "Can numerical differentiation replace backpropagation?"
+"""The blog post's question: the title of a report of its experiment without a sweep record."""
+
+POST_PROTOCOL: dict[str, Any] = {
+    "hidden_size": 50, "batch_size": 100, "epochs": 100, "steps_per_epoch": 1,
+    "dtype": "float64"}
+"""The post's experiment besides its lr (0.1) and methods: one sigmoid layer of 50 units (the
+seed's choices: ``SEED_NULL_COLUMNS`` null), 100 epochs of one 100-sample step, float64."""
+
+POST_LR = 0.1
+"""The post's learning rate: a run of its experiment trains at it (methods may default to their
+own, SPSA at 0.03, under its protocol)."""
+
+
+def follows_post_protocol(row: pd.Series) -> bool:
+    """Whether a run trains the post's network on the post's batches and steps, whatever its
+    method and lr (SPSA at its own lr in the estimators sweep is still the post's protocol)."""
+    return (all(_value(row, column) is None for column in results.SEED_NULL_COLUMNS)
+            and all(_value(row, key) == value for key, value in POST_PROTOCOL.items()))
+
+
+def runs_the_post(row: pd.Series) -> bool:
+    """Whether a run is one of the post's: its protocol and lr, and one of its methods, backprop
+    (the reference) or plain finite differences (the seed's kind) on any engine."""
+    return (follows_post_protocol(row) and _value(row, "lr") == POST_LR
+            and _value(row, "role") in results.ROLES)
+
+
+def asks_the_posts_question(runs: pd.DataFrame) -> bool:
+    """Whether the runs are the post's experiment, so that its question can title them: every
+    run one of its methods on its network, lr and batches, and at least one for its 100 steps
+    (the seed's loop may be timed over fewer)."""
+    if runs.empty:
+        return False
+    full_length = runs.assign(epochs=POST_PROTOCOL["epochs"])
+    return (all(runs_the_post(row) for _, row in full_length.iterrows())
+            and any(runs_the_post(row) for _, row in runs.iterrows()))
 
 
 def _is_baydin(row: pd.Series) -> bool:
@@ -135,6 +178,7 @@ PUBLICATIONS: tuple[Publication, ...] = (
             [("backprop", 100, "3.1 s", "1.6676", "0.6783"),
              ("numerical (central, h=1e-04)", 100, "141 min 55.3 s", "1.5788", "0.6309")],
             columns=["Method", "Epochs", "Elapsed", "Loss", "Test accuracy"]),
+        matches=runs_the_post,
     ),
     Publication(
         key="baydin2022",
@@ -174,6 +218,10 @@ PUBLICATIONS: tuple[Publication, ...] = (
 )
 
 
+POST = next(pub for pub in PUBLICATIONS if pub.key == "post")
+"""The blog post, whose table is shown only where its experiment was run."""
+
+
 def publication_rows(pub: Publication, runs: pd.DataFrame) -> pd.DataFrame:
     """The publication's quantities with its figures and ours side by side; its figures alone
     when it has nothing of ours to compare (no ``ours``)."""
@@ -184,13 +232,20 @@ def publication_rows(pub: Publication, runs: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def always_section(inputs: Inputs) -> Section:
-    """Each publication with a heading of its own (the post's table), shown whatever the runs:
-    what its figures came from and why they are not comparable to ours, then the figures.
-    Numbers: one table per publication key."""
+def matching(pub: Publication, runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs of ``pub``'s protocol (none when it recognises none)."""
+    if pub.matches is None or runs.empty:
+        return runs.iloc[:0]
+    return runs[[pub.matches(row) for _, row in runs.iterrows()]]
+
+
+def heading_section(inputs: Inputs) -> Section:
+    """Each publication with a heading of its own (the post's table), shown where the ok runs
+    include its experiment: what its figures came from and why they are not comparable to ours,
+    then the figures. Numbers: one table per publication key shown."""
     parts, numbers = [], {}
     for pub in PUBLICATIONS:
-        if pub.heading is None:
+        if pub.heading is None or matching(pub, inputs.ok_runs).empty:
             continue
         table = publication_rows(pub, inputs.ok_runs)
         numbers[pub.key] = table
@@ -203,7 +258,7 @@ def always_section(inputs: Inputs) -> Section:
             markdown(table),
             "",
         ]
-    return Section("published_always", "\n".join(parts), numbers=numbers)
+    return Section("published_heading", "\n".join(parts), numbers=numbers)
 
 
 def section(inputs: Inputs) -> Section:
@@ -212,9 +267,9 @@ def section(inputs: Inputs) -> Section:
     runs = inputs.ok_runs
     parts, numbers = [], {}
     for pub in PUBLICATIONS:
-        if pub.matches is None:
+        if pub.heading is not None:
             continue
-        mine = runs[[pub.matches(row) for _, row in runs.iterrows()]] if not runs.empty else runs
+        mine = matching(pub, runs)
         if mine.empty:
             continue
         table = publication_rows(pub, mine)

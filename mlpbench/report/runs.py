@@ -2,9 +2,9 @@
 
 Two entry points, because the report puts other sections between the table and its figures:
 
-- ``table_section``: the report's title and what was measured, the table (one row per
-  configuration, mean ± std over the ok seeds), the short-run footnote, the runs excluded from
-  the means and the duplicate attempts set aside;
+- ``table_section``: what was measured (under the title ``document`` puts above it), the table
+  (one row per configuration, mean ± std over the ok seeds), the short-run footnote, the runs
+  excluded from the means and the duplicate attempts set aside;
 - ``figures_section``: "## Figures", the curves (loss and test accuracy by epoch, mean over
   seeds with their band) and the paired seed (one seed under every method).
 
@@ -24,6 +24,7 @@ from matplotlib.figure import Figure, SubFigure
 from matplotlib.ticker import MaxNLocator
 
 from mlpbench import results
+from mlpbench.report import published
 from mlpbench.report.configs import INIT_KEYS, SPEED_CONTEXT_KEYS, curves_of, sorted_groups
 from mlpbench.report.describe import (
     datasets_text,
@@ -313,13 +314,17 @@ def protocol_intro(runs: pd.DataFrame) -> str:
 
 
 def protocol_phrase(runs: pd.DataFrame) -> str:
-    """ "under the blog post's protocol", or "under this protocol" for other networks and
-    schedules (a published experiment's, say), so the report never claims the post's for them."""
-    return "under the blog post's protocol" if follows_post(runs) else "under this protocol"
+    """ "under the blog post's protocol" where most runs train the post's network on its batches
+    and steps (the common protocol ``protocols_text`` states), or "under this protocol" for
+    others (a published experiment's, a scan of batch sizes), so the report never claims the
+    post's for them."""
+    follows = sum(published.follows_post_protocol(row) for _, row in runs.iterrows())
+    return "under the blog post's protocol" if 2 * follows > len(runs) else "under this protocol"
 
 
 def table_section(inputs: Inputs) -> Section:
-    """The title, what was measured, "## Our results", exclusions and duplicates.
+    """What was measured, "## Our results", exclusions and duplicates; the title above it is the
+    document's (``document.title_section``).
 
     Numbers: ``summary`` (one row per configuration), ``table`` (its markdown), ``footnote``,
     ``excluded`` (the kept attempts not ok), ``left_out`` (runs whose results did not read back
@@ -329,13 +334,13 @@ def table_section(inputs: Inputs) -> Section:
     table = markdown(format_summary(summary)) if not summary.empty else NO_OK_RUN
     footnote = short_run_footnote(summary)
     excluded = excluded_runs(kept)
+    as_the_post = (", as the post timed it"
+                   if not published.matching(published.POST, inputs.ok_runs).empty else "")
     lines = [
-        "# Can numerical differentiation replace backpropagation? Our measurements",
-        "",
         f"We trained {protocol_intro(kept)} with each gradient method on "
         f"{datasets_text(kept)}, {protocol_phrase(kept)}: {protocols_text(kept)}. "
-        "Elapsed is the wall time of the training loop, test evaluation included, as the post "
-        "timed it; loss is the cross-entropy on each epoch's last mini-batch after its update; "
+        f"Elapsed is the wall time of the training loop, test evaluation included{as_the_post}; "
+        "loss is the cross-entropy on each epoch's last mini-batch after its update; "
         "test accuracy is on the full test set after the last epoch. "
         f"Machine: {machines_text(kept)}. Code revision: {revisions_text(kept)}.",
         "",

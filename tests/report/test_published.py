@@ -1,14 +1,16 @@
-"""Published figures: the post's table always, others recognised by protocol beside quantities
-computed from our runs."""
+"""Published figures, each recognised by its protocol: the post's table where its experiment ran,
+others beside quantities computed from our runs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
-from mlpbench.report import ReportOutputs
-from mlpbench.report.published import PUBLICATIONS, publication_rows
+from mlpbench.report import render
+from mlpbench.report.published import PUBLICATIONS, publication_rows, runs_the_post
 
-from .helpers import roles, table_rows
+from .helpers import BACKPROP, NUMERICAL, roles, table_rows, write, write_shared_runs
 
 POST, BAYDIN, DLFS = PUBLICATIONS
 
@@ -78,15 +80,25 @@ def test_runs_without_roles_compare_nothing() -> None:
         assert set(publication_rows(pub, runs)["Ours"]) == {"n/a"}
 
 
-def test_the_post_is_always_shown_under_its_own_heading(rendered: ReportOutputs) -> None:
-    """The post is a publication too: no run matches it, and its table is shown as printed,
-    with nothing of ours beside it, between Memory or Speed and the figures."""
-    assert POST.heading is not None and POST.matches is None and POST.ours is None
+def test_the_post_is_shown_under_its_own_heading_where_its_experiment_ran(
+    tmp_path: Path,
+) -> None:
+    """The post is a publication too, recognised by its protocol (100 one-step epochs of 100
+    samples, backprop or plain differences): its table is shown as printed, with nothing of
+    ours beside it, between Memory or Speed and the figures. The shared results ran 5 epochs:
+    not the post's experiment, so not its table."""
+    assert POST.heading is not None and POST.matches is runs_the_post and POST.ours is None
     assert "Ours" not in publication_rows(POST, pd.DataFrame()).columns
-    text = rendered.report_md.read_text()
+    write(tmp_path / "r", BACKPROP, 0, 1.6, 0.7, 0.3, epochs=100)
+    write(tmp_path / "r", NUMERICAL, 0, 1.6, 0.7, 40.0, epochs=100)
+    outputs = render(tmp_path / "r", tmp_path / "report")
+    text = outputs.report_md.read_text()
     part = text[text.index("## The post's published figures"):text.index("## Figures")]
     assert "As printed in the blog post: unseeded, full MNIST" in part
     assert table_rows(part, "numerical (central, h=1e-04)") == [
         ["numerical (central, h=1e-04)", "100", "141 min 55.3 s", "1.5788", "0.6309"]]
     assert "## Published experiments" not in text  # no run follows another publication
-    assert rendered.numbers["published_always"]["post"].equals(POST.figures)
+    assert outputs.numbers["published_heading"]["post"].equals(POST.figures)
+    shared = render(write_shared_runs(tmp_path / "shared"), tmp_path / "shared-report")
+    assert shared.numbers["published_heading"] == {}
+    assert "## The post's published figures" not in shared.report_md.read_text()
