@@ -6,6 +6,9 @@ takes ``hydra.sweeper.grids``, a list of parameter dicts each expanded exactly l
 sweeper's ``params`` (which, when given, is shared by every grid); identical jobs are launched
 once. Jobs still go to whatever launcher is configured (joblib, Ray, submitit).
 ``hydra.sweeper.dry_run=true`` prints the job list instead of launching it.
+``hydra.sweeper.title`` and ``question`` say what a sweep file measures; the report reads only
+parquet, so once the checks below pass they are recorded in each results folder
+(``results_dir/sweeps/<sweep>.parquet``, ``mlpbench.results.write_sweep``) for its title.
 
 Before anything is launched or written, every job's config is composed and passed to
 mlpbench's range checks, ``hydra.launcher.n_jobs`` is checked, every results folder is checked
@@ -20,6 +23,7 @@ process died.
 """
 
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +47,9 @@ class GridsSweeperConf:
     params: Optional[dict[str, str]] = None  # noqa: UP045
     grids: Optional[list[dict[str, Any]]] = None  # noqa: UP045
     dry_run: bool = False
+    # What the sweep measures, in words: recorded in each results folder for the report's title.
+    title: Optional[str] = None  # noqa: UP045
+    question: Optional[str] = None  # noqa: UP045
 
 
 ConfigStore.instance().store(
@@ -59,10 +66,14 @@ class GridsSweeper(BasicSweeper):
         params: dict[str, str] | None = None,
         grids: list[dict[str, Any]] | None = None,
         dry_run: bool = False,
+        title: str | None = None,
+        question: str | None = None,
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.grids = [dict(g) for g in grids] if grids else [{}]
         self.dry_run = dry_run
+        self.title, self.question = title, question
+        self.results_dirs: list[str] = []
 
     def sweep(self, arguments: list[str]) -> Any:
         """Launch the jobs batch by batch, then the busy ones again; raise ``RunsLost`` at the end
@@ -77,6 +88,7 @@ class GridsSweeper(BasicSweeper):
                 print(" ".join(job))
             print(f"{len(jobs)} jobs (dry run: nothing launched)")
             return []
+        self.record_sweep()
         self.overrides = batches
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -139,7 +151,8 @@ class GridsSweeper(BasicSweeper):
             settings.append(settings_from(config))
         if self.dry_run:
             return
-        for results_dir in dict.fromkeys(s.results_dir for s in settings):
+        self.results_dirs = list(dict.fromkeys(s.results_dir for s in settings))
+        for results_dir in self.results_dirs:
             ensure_writable(Path(results_dir))
         for dataset, data_dir, download in dict.fromkeys(
             (s.dataset.name, s.data_dir, s.dataset.download) for s in settings
@@ -147,8 +160,32 @@ class GridsSweeper(BasicSweeper):
             # a fallback warns here, once
             load_dataset(dataset, Path(data_dir) if data_dir else None, download=download)
 
+    def record_sweep(self) -> None:
+        """Record the sweep's name, title and question in every results folder it writes to
+        (``results.write_sweep``), since the report reads only parquet; nothing for a plain
+        ``--multirun`` (no ``+sweep=`` and no title)."""
+        from mlpbench.results import write_sweep
+
+        assert self.config is not None
+        name = sweep_name(self.config.hydra.runtime.choices.get("sweep"), self.title)
+        if name is None:
+            return
+        for results_dir in self.results_dirs:
+            write_sweep(Path(results_dir), name, self.title, self.question)
+
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         """Already done for the whole sweep in ``split_arguments``."""
+
+
+def sweep_name(choice: str | None, title: str | None) -> str | None:
+    """The name a sweep is recorded under: its sweep file (``+sweep=NAME``); for a titled sweep
+    given on the command line alone, its title in lower case with "_" between words (so two
+    such sweeps into one folder keep two records); None when it has neither."""
+    if choice:
+        return choice
+    if not title:
+        return None
+    return "_".join(re.findall(r"[a-z0-9]+", title.lower())) or None
 
 
 def check_n_jobs(n_jobs: Any) -> None:
