@@ -44,7 +44,7 @@ class Publication:
     protocol: str = ""
     matches: Callable[[pd.Series], bool] | None = None
     ours: Callable[[pd.DataFrame], dict[str, str]] | None = None  # Quantity -> our figure
-    heading: str | None = None  # its own "## " heading: always shown, before the others
+    heading: str | None = None  # its own "## " heading, before the other publications
 
 
 def _value(row: pd.Series, key: str) -> object:
