@@ -1,6 +1,6 @@
-"""docs/development.md "Adding a setting", followed literally: its field, declared with ``setting`` on (a
-subclass of) the schema, is checked, recorded in the results columns, keeps earlier run ids and
-splits configurations, with no other module naming it."""
+"""docs/development.md "Adding a setting", followed literally: its field, declared with ``setting``
+on (a subclass of) the schema, is checked, recorded in the results columns, keeps earlier run ids
+and splits configurations, with no other module naming it."""
 
 from __future__ import annotations
 

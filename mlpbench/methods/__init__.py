@@ -1,11 +1,11 @@
 """Registry of gradient methods: every ``GradientMethod`` subclass defined in a module here.
 
-Adding a method means adding one module with one subclass of ``base.GradientMethod`` (docs/development.md,
-"Adding a method"); the registry finds it, and ``config.register_configs`` hands its ``Config``
-to Hydra's ConfigStore as ``method=NAME``. Only the method modules are imported: helper modules
-(named ``_*``) and engine packages (``incremental``, whose kernels load numba) are imported by a
-method when it builds an estimator, so a command that never computes one never loads them.
-"""
+Adding a method means adding one module with one subclass of ``base.GradientMethod``
+(docs/development.md, "Adding a method"); the registry finds it, and ``config.register_configs``
+hands its ``Config`` to Hydra's ConfigStore as ``method=NAME``. Only the method modules are
+imported: helper modules (named ``_*``) and engine packages (``incremental``, whose kernels load
+numba) are imported by a method when it builds an estimator, so a command that never computes one
+never loads them."""
 
 from __future__ import annotations
 

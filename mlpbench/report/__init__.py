@@ -22,8 +22,8 @@ pipeline (``render``):
      beside its theoretical count (left out for results from before the count);
    - ``memory``: "## Memory", the peak memory of one gradient computation per method beside
      one forward pass (left out for results from before the column);
-   - ``published.always_section``: "## The post's published figures", the post's own table,
-     always shown;
+   - ``published.heading_section``: "## The post's published figures", the post's own table,
+     where runs of the post's experiment are among the results;
    - ``published.section``: "## Published experiments", a publication's figures beside ours
      where runs follow its protocol;
    - ``runs.figures_section``: "## Figures", loss and test accuracy curves, the paired seed;

@@ -190,7 +190,8 @@ def protocols_text(runs: pd.DataFrame) -> str:
             counts[value] = counts.get(value, 0) + 1
         mode = max(counts, key=lambda value: counts[value])
         common[name] = [mode] if 2 * counts[mode] > len(found) else _sorted(list(counts))
-    labels = runs["config"] if "config" in runs else runs["method"]
+    label_column = next((c for c in ("config", "method") if c in runs), None)
+    labels = runs[label_column] if label_column else pd.Series(["some runs"] * len(runs))
     exceptions: dict[str, list[str]] = {}
     for index, label in enumerate(labels):
         differs = [name for name in fields
@@ -236,14 +237,20 @@ def time_span(times: pd.Series) -> str:
 
 
 def short_protocol(runs: pd.DataFrame) -> str:
-    """A one-line protocol for figure titles; "several protocols" when they differ."""
+    """A one-line protocol for figure titles. Runs that differ only in length are described by
+    the longest, the shorter ones left to the legend (which says how long each ran); runs that
+    differ in more are "several protocols"."""
     keys = ["epochs", "steps_per_epoch", "batch_size", "dtype", *NETWORK_KEYS]
     protocols = _by_protocol(runs, keys)
+    shorter = ""
+    if len(_by_protocol(runs, keys[1:])) == 1 and len(protocols) > 1:
+        longest = runs[runs["epochs"] == runs["epochs"].max()]
+        protocols, shorter = _by_protocol(longest, keys), " (shorter runs: see legend)"
     if len(protocols) > 1:
         return "several protocols (see legend)"
     [((epochs, spe, batch, dtype, *network), lrs)] = protocols.items()
-    return (f"{epochs} epochs x {spe} step x {batch} samples, SGD {lr_text(lrs)}, "
-            f"{network_text(*network)}, {dtype}")
+    return (f"{epochs} epochs{shorter} x {plural(int(spe), 'step')} of {batch} samples, "
+            f"SGD {lr_text(lrs)}, {network_text(*network)}, {dtype}")
 
 
 def short_machine(runs: pd.DataFrame) -> str:

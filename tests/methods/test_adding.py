@@ -1,5 +1,6 @@
-"""docs/development.md "Adding a method", followed literally: its module, dropped into the methods package's
-search path, is found by the registry, configured from the command line and trained by a run."""
+"""docs/development.md "Adding a method", followed literally: its module, dropped into the methods
+package's search path, is found by the registry, configured from the command line and trained by a
+run."""
 
 from __future__ import annotations
 
