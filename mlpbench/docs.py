@@ -212,7 +212,8 @@ def seed_table_text(ref: Reference) -> str:
         "unseeded runs differed in weights and batches, not only in method.\n\n"
         f"The post's {post.iloc[1]['Elapsed']} came from its loop, not from the method: the "
         f"seed's own loop takes {human_duration(loop['grad_time_per_step_mean'])} per step "
-        f"here, {format_ratio(loop['grad_vs_backprop'])} backprop's gradient step "
+        "in the reference sweep (its runs sharing the machine's cores), "
+        f"{format_ratio(loop['grad_vs_backprop'])} backprop's gradient step "
         f"({human_duration(backprop['grad_time_per_step_mean'])}); the incremental engine "
         f"computes the same differences, each a difference of two full loss values, in "
         f"{human_duration(fast['grad_time_per_step_mean'])} "
@@ -246,10 +247,12 @@ def provenance(ref: Reference) -> str:
                          for _, r in data.iterrows())
     bench = ref.benchmark()
     cpu = bench["machine_info"]["cpu"]
-    return (f"Runs: {len(runs)} committed runs on {datasets}. {machines_text(runs)} "
-            f"{revisions_text(runs)} Benchmarks: `make bench` on {cpu.get('brand_raw')} "
-            f"({cpu.get('count')} CPUs), revision {bench['commit_info']['id'][:12]}, "
-            f"{bench['datetime'][:10]}.\n")
+    return (f"*Where these numbers come from: {len(runs)} committed runs on {datasets}, "
+            f"{len(runs['seed'].unique())} seeds at most per configuration; machine: "
+            f"{machines_text(runs)}; code revision {revisions_text(runs)}. Benchmarks: one "
+            f"`make bench` on {cpu.get('brand_raw')} ({cpu.get('count')} CPUs), revision "
+            f"{bench['commit_info']['id'][:12]}, {bench['datetime'][:10]} "
+            f"([all of it](docs/benchmarks.md#the-committed-measurements)).*\n")
 
 
 BENCH_ROWS: tuple[tuple[str, str], ...] = (
