@@ -5,7 +5,7 @@ checks the incremental engine for deeper networks against a sample of the naive 
 costs of the other methods (``test_costs.py``'s targets) are checked on the seed's own problem,
 784-50-10 with a batch of 100, where a step takes milliseconds. The check fails when a ratio
 measured in this session is well past what a 2-core machine gives, with thresholds loose
-enough for a noisy shared 2-core machine (see README, "Benchmarks").
+enough for a noisy shared 2-core machine (see docs/benchmarks.md).
 """
 
 from __future__ import annotations

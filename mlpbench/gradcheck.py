@@ -1,7 +1,7 @@
 """``python -m mlpbench.gradcheck``: the command of ``mlpbench.studies.gradcheck_study``.
 
 The study lives with the others in ``mlpbench.studies``; this name stays the command that the
-Makefile, the README and the reports cite.
+Makefile, the docs and the reports cite.
 """
 
 import sys

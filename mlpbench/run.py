@@ -78,7 +78,7 @@ BLAS_THREADS = 1
 product differently on one thread than on two, which changes the last bits of a sum: one run id
 must always mean one bitwise result, whether it ran alone, in a joblib pool (which would limit
 BLAS to cores / n_jobs) or on a cluster node. The price is backprop's step on a machine with
-idle cores (0.45 ms on one thread against 0.27 ms on two here, README "Benchmarks"); a sweep
+idle cores (both are in docs/benchmarks.md, "The committed measurements"); a sweep
 fills the cores with runs anyway, and the numerical engines parallelise themselves (numba)."""
 
 
