@@ -170,8 +170,8 @@ def answer_table(ref: Reference) -> str:
                f"{first['dtype']}; {short_machine(inputs.ok_runs)}. Step: gradient time per "
                "step over one forward pass of the same batch, both timed in the run's process. "
                "cos: mean over every step and seed of the cosine to backprop's gradient on the "
-               "same batch; theory: E[χ_k]/√P for k random directions in P = "
-               f"{params:,} dimensions ([why](docs/methods.md#how-close-to-the-gradient)).*")
+               "same batch; theory: the mean cosine expected of k random directions in P = "
+               f"{params:,} dimensions ([formula](docs/methods.md#how-close-to-the-gradient)).*")
     return markdown(table) + "\n\n" + caption + "\n"
 
 
