@@ -207,16 +207,20 @@ def check_path(key: str, value: str | None) -> None:
 
 
 def results_dir_from(value: str) -> Path:
-    """``results_dir`` as an absolute path; empty and the file system root are refused.
+    """``results_dir`` as an absolute, normalised path; empty and the file system root are
+    refused.
 
     Both would scatter ``curves/`` and ``runs/`` where nobody looks for results: an empty value
-    into the current folder, the root into ``/curves`` and ``/runs``.
+    into the current folder, the root into ``/curves`` and ``/runs``. The root is checked after
+    ``..`` is folded away and links are followed, since ``/tmp/..`` or a link to ``/`` is the
+    root too.
     """
     _require(value.strip() != "",
              "results_dir: must name a folder (e.g. results_dir=results), got an empty value")
     check_path("results_dir", value)
-    path = Path(value).expanduser().absolute()
-    _require(path != Path(path.anchor),
+    path = Path(os.path.normpath(Path(value).expanduser().absolute()))
+    real = path.resolve()
+    _require(path != Path(path.anchor) and real != Path(real.anchor),
              f"results_dir: must not be the file system root, got '{value}'")
     return path
 

@@ -53,12 +53,16 @@ def at_least(low: int, note: str = "") -> Check:
     return check
 
 
-def positive(note: str = "", *, or_zero: bool = False) -> Check:
-    """A finite number > 0 (>= 0 with ``or_zero``); ``note`` says what null means."""
+def positive(note: str = "", *, or_zero: bool = False, at_most: float | None = None) -> Check:
+    """A finite number > 0 (>= 0 with ``or_zero``, and <= ``at_most`` when given); ``note``
+    says what null means or why the bound."""
     bound = ">= 0" if or_zero else "> 0"
+    if at_most is not None:
+        bound += f" and <= {at_most:g}"
 
     def check(key: str, value: Any) -> None:
-        _require(value is None or (math.isfinite(value) and (value >= 0 if or_zero else value > 0)),
+        _require(value is None or (math.isfinite(value) and (value >= 0 if or_zero else value > 0)
+                                   and (at_most is None or value <= at_most)),
                  f"{key}: must be a finite number {bound}{note}, got {value}")
 
     return check
@@ -114,6 +118,13 @@ def setting(
     return field(default=default, metadata=meta)
 
 
+LOG_EPS_MAX = 1e-2
+"""The largest ``log_eps``. -log(p + eps) guards log(0); it is the cross-entropy only while eps is
+small beside the probabilities p in [0, 1] it is added to. At 1e-2 a right answer (p = 1) still
+costs -0.00995, not a negative loss of -log(1 + eps) that training can chase, and a 1/10 guess
+2.21 instead of 2.30; at 1e9 every loss is about -20.7 and means nothing."""
+
+
 DEFAULT_HIDDEN = 50
 """The seed's hidden layer: 50 sigmoid units."""
 
@@ -127,10 +138,18 @@ def widths_check(key: str, value: Any) -> None:
     if value is None:
         return
     widths = list(value)
-    _require(len(widths) >= 1 and all(isinstance(w, int) and 1 <= w <= INT64_MAX
-                                      for w in widths),
-             f"{key}: must be a non-empty list of integers >= 1, got "
-             f"[{', '.join(map(str, widths))}]")
+    _require(len(widths) >= 1 and all(isinstance(w, int) and not isinstance(w, bool)
+                                      and 1 <= w <= INT64_MAX for w in widths),
+             f"{key}: must be a non-empty list of integers >= 1 (one width per hidden layer, "
+             f"e.g. [64,32]), got {_as_given(widths)}")
+
+
+def _as_given(value: Any) -> str:
+    """A list value written as on the command line: nested lists (tuples once frozen) as
+    ``[[1]]``, not ``[(1,)]``."""
+    if isinstance(value, list | tuple):
+        return f"[{', '.join(_as_given(v) for v in value)}]"
+    return str(value)
 
 
 def _widths_column(model: ModelConfig) -> str | None:
@@ -213,7 +232,10 @@ class RunConfig:
                         check=at_least(0), group=False)
     dtype: str = setting("float64", "the parameters' and the data's floating-point type",
                          check=one_of(*DTYPES), affects=frozenset({INIT, WORK}))
-    log_eps: float = setting(1e-7, "the seed's -log(p + 1e-7)", check=positive(or_zero=True))
+    log_eps: float = setting(
+        1e-7, "the seed's -log(p + 1e-7)",
+        check=positive(" (0: the textbook loss; the seed: 1e-7); a larger eps changes what the "
+                       "loss measures", or_zero=True, at_most=LOG_EPS_MAX))
     h: Optional[float] = setting(  # noqa: UP045
         None, "the step of methods that use one; null: the method's default",
         check=positive(" (or null for the method's default)"), column=False)

@@ -1,0 +1,86 @@
+"""Values that passed every check and then wrote to the wrong place, crashed or ran without
+end: each is now one line naming the key, exit 2, nothing written. Most are direct calls of the
+check functions; a few go through the command line to show the whole path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize
+
+from mlpbench.config import register_configs, results_dir_from, settings_from
+from mlpbench.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _store() -> None:
+    register_configs()
+
+
+def settings(*overrides: str):
+    """The validated settings of a run composed from ``overrides``."""
+    with initialize(version_base="1.3", config_path="../conf"):
+        return settings_from(compose("config", overrides=list(overrides)))
+
+
+def mlpbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``python -m mlpbench ARGS`` on the embedded subset, 3 epochs, results under ``cwd``."""
+    return subprocess.run(
+        [sys.executable, "-m", "mlpbench", "dataset=mnist_subset", "epochs=3", "progress=false",
+         *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def one_line_exit_2(proc: subprocess.CompletedProcess, key: str) -> str:
+    """The single error line of a rejected command, after checking its shape."""
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"mlpbench: error: {key}"), proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("value", ["/..", "/tmp/..", "/tmp/../", "//", "/./tmp/../.."])
+def test_results_dir_that_folds_to_the_root_is_refused(value):
+    with pytest.raises(ConfigError, match="results_dir: must not be the file system root"):
+        results_dir_from(value)
+
+
+def test_results_dir_through_a_link_to_the_root_is_refused(tmp_path):
+    (tmp_path / "root").symlink_to("/")
+    with pytest.raises(ConfigError, match="file system root"):
+        results_dir_from(str(tmp_path / "root"))
+
+
+def test_results_dir_is_normalised(tmp_path):
+    assert results_dir_from(f"{tmp_path}/a/../b") == tmp_path / "b"
+
+
+def test_results_dir_up_from_the_root_writes_nothing(tmp_path):
+    proc = mlpbench("results_dir=/tmp/..", cwd=tmp_path)
+    one_line_exit_2(proc, "results_dir: must not be the file system root")
+    assert not Path("/curves").exists() and not Path("/runs").exists()
+
+
+@pytest.mark.parametrize("value", ["[[1]]", "[[1],2]", "[1,[]]"])
+def test_nested_hidden_sizes_name_the_key(value):
+    with pytest.raises(ConfigError, match=r"model\.hidden_sizes: must be a non-empty list") as info:
+        settings(f"model.hidden_sizes={value}")
+    assert "(" not in str(info.value).split("got ", 1)[1]  # written as given, not as tuples
+
+
+@pytest.mark.parametrize("value", ["1e9", "1", "0.011", "inf", "-1e-9"])
+def test_log_eps_beyond_a_small_guard_is_refused(value):
+    with pytest.raises(ConfigError, match=r"log_eps: must be a finite number >= 0 and <= 0.01"):
+        settings(f"log_eps={value}")
+
+
+@pytest.mark.parametrize("value", ["0", "1e-7", "1e-2"])
+def test_log_eps_from_the_textbook_loss_to_the_bound_is_allowed(value):
+    assert settings(f"log_eps={value}").log_eps == float(value)
