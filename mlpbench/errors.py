@@ -24,6 +24,27 @@ class ResultsError(MlpbenchError):
     """The results directory cannot be written, or a results file cannot be read."""
 
 
+class WriteError(ResultsError):
+    """A file the harness keeps for itself (a claim, its owner file, a sweep's metadata) could
+    not be written: a full disk, a file where a folder must be, a read-only mount.
+
+    The message names the exact path and the operating system's reason with its errno, e.g.
+    "cannot write results/.claims/abc.owner: No space left on device (errno 28)", since the
+    user has to free or fix that one place; the OSError's own traceback would add nothing.
+    """
+
+    def __init__(self, path: object, error: OSError) -> None:
+        reason = error.strerror or type(error).__name__
+        errno = f" (errno {error.errno})" if error.errno else ""
+        super().__init__(f"cannot write {path}: {reason}{errno}")
+        self.path, self.error = path, error
+
+    def __reduce__(self) -> tuple[type[WriteError], tuple[object, OSError]]:
+        """Rebuilt from its path and error, so that it crosses a sweep's process pool intact
+        (the default would call ``WriteError(message)``)."""
+        return type(self), (self.path, self.error)
+
+
 class RunLost(Exception):
     """A sweep job whose process died before returning: killed, out of memory, crashed hard.
 

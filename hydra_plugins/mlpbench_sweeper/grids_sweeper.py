@@ -90,9 +90,7 @@ class GridsSweeper(BasicSweeper):
             return []
         self.record_sweep()
         self.overrides = batches
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        write_multirun_yaml(self.config, Path(self.config.hydra.sweep.dir))
         returns: list[Sequence[JobReturn]] = []
         next_idx = 0
         while not self.is_done():
@@ -186,6 +184,25 @@ def sweep_name(choice: str | None, title: str | None) -> str | None:
     if not title:
         return None
     return "_".join(re.findall(r"[a-z0-9]+", title.lower())) or None
+
+
+def write_multirun_yaml(config: Any, sweep_dir: Path) -> None:
+    """Save the sweep's config as ``sweep_dir/multirun.yaml``, as Hydra's basic sweeper does, but
+    atomically (temp file, fsync, rename): a full disk leaves no half-written file, and a folder or
+    file that cannot be written is a ``WriteError`` naming it, one line instead of a traceback."""
+    from mlpbench.errors import WriteError
+    from mlpbench.results.store import write_atomic
+
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as ex:
+        raise WriteError(sweep_dir, ex) from None
+    path = sweep_dir / "multirun.yaml"
+    text = OmegaConf.to_yaml(config)
+    try:
+        write_atomic(path, lambda fh: fh.write(text.encode("utf-8")), replace=True)
+    except OSError as ex:
+        raise WriteError(path, ex) from None
 
 
 def check_n_jobs(n_jobs: Any) -> None:

@@ -9,6 +9,12 @@ skipped with one line, or waited for; a dead holder's claim is simply free again
 
 The holder writes who it is (``<run_id>.owner``: pid, host, since when) beside the lock, so the
 skip line can say who has the run.
+
+Every write here (the ``.claims`` folder, a lock file, an owner file) that the operating system
+refuses (a full disk, a file where the folder must be) is a ``WriteError``: one line naming the
+path and the reason, exit code 2, rather than a traceback. It is raised before the run computes
+anything, even for a run that would only be skipped, since the lock file must exist to find out
+who holds the run; the owner file is written atomically, so a failed write leaves no half file.
 """
 
 from __future__ import annotations
@@ -22,15 +28,20 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from mlpbench.errors import WriteError
 from mlpbench.results.store import find_debris, is_debris, quarantine, run_id_of, write_atomic
 
 CLAIMS = ".claims"
 
 
 def lock_path(results_dir: Path, run_id: str) -> Path:
-    """The lock file of ``run_id`` (its folder is created when missing)."""
+    """The lock file of ``run_id`` (its folder is created when missing; ``WriteError`` when it
+    cannot be)."""
     folder = Path(results_dir) / CLAIMS
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as ex:
+        raise WriteError(folder, ex) from None
     return folder / f"{run_id}.lock"
 
 
@@ -38,7 +49,7 @@ def holder(results_dir: Path, run_id: str) -> str:
     """Who holds ``run_id`` as the holder wrote it, e.g. "pid 4242 on node7 since 10:42:05Z"."""
     try:
         text = lock_path(results_dir, run_id).with_suffix(".owner").read_text().strip()
-    except OSError:
+    except (OSError, WriteError):
         text = ""
     return text or "another process"
 
@@ -57,20 +68,29 @@ def claim(results_dir: Path, run_id: str, *, wait: bool = False) -> Iterator[boo
     try:
         since = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
         owner = f"pid {os.getpid()} on {socket.gethostname()} since {since}"
-        write_atomic(path.with_suffix(".owner"), lambda fh: fh.write(owner.encode()),
-                     replace=True)
+        owner_path = path.with_suffix(".owner")
+        try:
+            write_atomic(owner_path, lambda fh: fh.write(owner.encode()), replace=True)
+        except OSError as ex:  # the claim is released below; the temp file is already gone
+            raise WriteError(owner_path, ex) from None
         yield True
     finally:
         lock.release()
 
 
 def try_lock(path: Path, *, wait: bool = False) -> FileLock | None:
-    """The lock at ``path``, acquired; None when another holder has it and ``wait`` is False."""
+    """The lock at ``path``, acquired; None when another holder has it and ``wait`` is False.
+
+    A lock file that cannot be created is a ``WriteError`` (filelock's ``Timeout`` is an OSError
+    too, so it is told apart first).
+    """
     lock = FileLock(path, timeout=-1 if wait else 0)
     try:
         lock.acquire()
     except Timeout:
         return None
+    except OSError as ex:
+        raise WriteError(path, ex) from None
     return lock
 
 

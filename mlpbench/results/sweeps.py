@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlpbench.errors import ResultsError
+from mlpbench.errors import WriteError
 from mlpbench.results.schemas import SWEEPS_SCHEMA
 from mlpbench.results.store import read_measurements, write_atomic
 
@@ -39,18 +39,22 @@ def sweep_path(results_dir: Path, sweep: str) -> Path:
 def write_sweep(results_dir: Path, sweep: str, title: str | None, question: str | None) -> Path:
     """Record that ``sweep`` runs into ``results_dir``, with its title and question.
 
-    Written atomically (temp file, fsync, rename) over any earlier record of the same sweep; an
-    unwritable folder is a ``ResultsError`` naming results_dir, as for a run.
+    Written atomically (temp file, fsync, rename) over any earlier record of the same sweep, so
+    a failed write leaves the earlier record whole. A folder or file that cannot be written is a
+    ``WriteError`` naming that exact path and the reason (a full disk, a file where the folder
+    must be): one line and exit code 2 at the command line, before any job starts.
     """
     path = sweep_path(results_dir, sweep)
     table = pa.Table.from_pylist([{"sweep": sweep, "title": title, "question": question}],
                                  schema=SWEEPS_SCHEMA)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as ex:
+        raise WriteError(path.parent, ex) from None
+    try:
         write_atomic(path, lambda fh: pq.write_table(table, fh), replace=True)
     except OSError as ex:
-        reason = ex.strerror or type(ex).__name__
-        raise ResultsError(f"results_dir: cannot write to '{results_dir}': {reason}") from None
+        raise WriteError(path, ex) from None
     return path
 
 
