@@ -84,3 +84,14 @@ def test_log_eps_beyond_a_small_guard_is_refused(value):
 @pytest.mark.parametrize("value", ["0", "1e-7", "1e-2"])
 def test_log_eps_from_the_textbook_loss_to_the_bound_is_allowed(value):
     assert settings(f"log_eps={value}").log_eps == float(value)
+
+
+def test_sweep_batch_larger_than_the_training_set_stops_before_any_job(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlpbench", "--multirun", "dataset=mnist_subset", "epochs=3",
+         "progress=false", f"results_dir={tmp_path / 'r'}", "batch_size=4001", "seed=0,1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    line = one_line_exit_2(proc, "batch_size: must be at most the training set size")
+    assert "(4000 for mnist_subset), got 4001" in line
+    assert not (tmp_path / "r").exists()

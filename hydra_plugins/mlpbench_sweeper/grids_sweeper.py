@@ -134,7 +134,8 @@ class GridsSweeper(BasicSweeper):
 
     def _check_all(self, jobs: Sequence[Sequence[str]]) -> None:
         """Compose every job and run mlpbench's checks on it, before anything is written: the
-        ranges, ``n_jobs``, every results folder writable, every dataset found once. A method
+        ranges, ``n_jobs``, every results folder writable, every dataset found once and every
+        batch no larger than its training set (else each job would fail alone). A method
         key given to a job whose method lacks it is named with the swept methods that have it."""
         from mlpbench.config import check_method_keys, settings_from
         from mlpbench.data import load_dataset
@@ -149,14 +150,22 @@ class GridsSweeper(BasicSweeper):
             settings.append(settings_from(config))
         if self.dry_run:
             return
-        self.results_dirs = list(dict.fromkeys(s.results_dir for s in settings))
-        for results_dir in self.results_dirs:
-            ensure_writable(Path(results_dir))
+        n_train: dict[tuple[str, str | None, bool], tuple[str, int]] = {}
         for dataset, data_dir, download in dict.fromkeys(
             (s.dataset.name, s.data_dir, s.dataset.download) for s in settings
         ):
             # a fallback warns here, once
-            load_dataset(dataset, Path(data_dir) if data_dir else None, download=download)
+            data = load_dataset(dataset, Path(data_dir) if data_dir else None, download=download)
+            n_train[dataset, data_dir, download] = (data.name, data.n_train)
+        for s in settings:  # as ``run.execute`` checks a single run, but before any job starts
+            name, size = n_train[s.dataset.name, s.data_dir, s.dataset.download]
+            if s.batch_size > size:
+                raise ConfigError(f"batch_size: must be at most the training set size ({size} "
+                                  f"for {name}), got {s.batch_size}")
+        # last: it makes the results folders, which a rejected sweep should not leave behind
+        self.results_dirs = list(dict.fromkeys(s.results_dir for s in settings))
+        for results_dir in self.results_dirs:
+            ensure_writable(Path(results_dir))
 
     def record_sweep(self) -> None:
         """Record the sweep's name, title and question in every results folder it writes to
