@@ -11,15 +11,17 @@ import contextlib
 import os
 import signal
 import sys
+from dataclasses import fields, is_dataclass
 from typing import Any, NoReturn
 
 import hydra
+from hydra._internal.utils import get_args_parser
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob, Override, OverrideType
 from hydra.errors import HydraException
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import (
     ConfigAttributeError,
     ConfigKeyError,
@@ -146,6 +148,48 @@ def check_group_overrides(overrides: list[str]) -> None:
                 raise ConfigError(f"{group}: unknown '{shown}'; allowed: {', '.join(options)}")
 
 
+def hydra_key_known(key: str) -> bool:
+    """Whether ``hydra.A.B`` can be a key of Hydra's own config (``hydra.conf.HydraConf``).
+
+    Each part must be a field of the dataclass it is looked up in; below a free-form node (a
+    dict such as ``hydra.job.env_set``, or a config group's node, ``hydra.launcher`` or
+    ``hydra.sweeper``, whose schema is the option chosen) any key is Hydra's or the plugin's to
+    judge, so it is let through.
+    """
+    from hydra.conf import HydraConf
+
+    node: Any = OmegaConf.structured(HydraConf)
+    for part in key.split(".")[1:]:
+        kind = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
+        if not is_dataclass(kind):
+            return True
+        if part not in {f.name for f in fields(kind)}:  # not ``in node``: False when MISSING
+            return False
+        node = node._get_node(part)
+    return True
+
+
+def check_hydra_overrides(arguments: list[str]) -> None:
+    """Reject what Hydra accepts without effect: a ``hydra.`` key added with ``+`` or ``++``
+    that Hydra's config does not have (``+hydra.foo=1`` is stored and never read, where a
+    plain ``hydra.foo=1`` is refused), and ``--package``/``-p`` without ``--cfg`` or
+    ``--info``, the only commands it applies to, where it takes the next word as its value
+    (``--package +_self_=1e-9`` would run the defaults, the override swallowed)."""
+    for text, override in parsed(arguments):
+        if (override is not None and override.type in (OverrideType.ADD, OverrideType.FORCE_ADD)
+                and override.key_or_group.startswith("hydra.")
+                and not hydra_key_known(override.key_or_group)):
+            raise ConfigError(f"{override.key_or_group}: unknown key of Hydra's config "
+                              f"(python -m mlpbench --hydra-help lists its groups and flags); "
+                              f"given as {text.split('=', 1)[0]}")
+    with contextlib.suppress(SystemExit):  # a malformed flag: Hydra's parser reports it itself
+        flags = get_args_parser().parse_known_args(arguments)[0]
+        if flags.package is not None and flags.cfg is None and flags.info is None:
+            raise ConfigError(f"--package: only with --cfg or --info, which it selects a part of "
+                              f"the config for; here it would take '{flags.package}' as its "
+                              f"value and do nothing")
+
+
 def is_multirun(arguments: list[str]) -> bool:
     """Whether Hydra will sweep: ``--multirun`` (or an abbreviation argparse accepts), ``-m``,
     or ``hydra.mode=MULTIRUN``."""
@@ -222,6 +266,7 @@ def main() -> None:
     multirun = is_multirun(arguments)
     try:
         check_group_overrides(arguments)
+        check_hydra_overrides(arguments)
         if multirun:
             sys.argv[1:] = sweep_arguments(arguments)
         app()

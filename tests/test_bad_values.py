@@ -95,3 +95,54 @@ def test_sweep_batch_larger_than_the_training_set_stops_before_any_job(tmp_path)
     line = one_line_exit_2(proc, "batch_size: must be at most the training set size")
     assert "(4000 for mnist_subset), got 4001" in line
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("override", ["+hydra.foo=1", "++hydra.foo.bar=1", "++hydra.run.dirx=."])
+def test_unknown_hydra_key_added_is_refused(override):
+    from mlpbench.__main__ import check_hydra_overrides
+
+    key = override.lstrip("+").split("=")[0]
+    with pytest.raises(ConfigError, match=rf"{key}: unknown key of Hydra's config"):
+        check_hydra_overrides([override])
+
+
+@pytest.mark.parametrize("override", [
+    '++hydra.verbose=""',  # "" names the root logger: debug logging, as hydra.verbose=true
+    "+hydra.job.env_set.OMP_NUM_THREADS=1",  # a free-form dict of Hydra's
+    "++hydra.launcher.n_jobs=2",  # the launcher's schema is its plugin's to check
+    "++hydra.run.dir=.",
+])
+def test_hydra_keys_it_has_may_be_added(override):
+    from mlpbench.__main__ import check_hydra_overrides
+
+    check_hydra_overrides([override])
+
+
+@pytest.mark.parametrize("arguments", [
+    ["--package", "+_self_=1e-9"], ["-p", "model", "epochs=3"], ["--pack=model"]])
+def test_package_without_cfg_or_info_is_refused(arguments):
+    from mlpbench.__main__ import check_hydra_overrides
+
+    with pytest.raises(ConfigError, match="--package: only with --cfg or --info"):
+        check_hydra_overrides(arguments)
+
+
+@pytest.mark.parametrize("arguments", [
+    ["--cfg", "job", "--package", "model"], ["-p", "hydra.run", "--cfg", "hydra"],
+    ["--info", "config", "-p", "model"]])
+def test_package_with_cfg_or_info_is_hydras(arguments):
+    from mlpbench.__main__ import check_hydra_overrides
+
+    check_hydra_overrides(arguments)
+
+
+def test_package_swallowing_an_override_runs_nothing(tmp_path):
+    proc = mlpbench(f"results_dir={tmp_path / 'r'}", "--package", "+_self_=1e-9", cwd=tmp_path)
+    one_line_exit_2(proc, "--package: only with --cfg or --info")
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_hydra_key_stops_a_run(tmp_path):
+    proc = mlpbench(f"results_dir={tmp_path / 'r'}", "+hydra.foo=1", cwd=tmp_path)
+    one_line_exit_2(proc, "hydra.foo: unknown key of Hydra's config")
+    assert not (tmp_path / "r").exists()
