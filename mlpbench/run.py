@@ -123,13 +123,12 @@ def execute(
             who = results.holder(results_dir, run_id)
             return {**config, "run_id": run_id, "busy": True,
                     "skipped": f"being computed by {who} (claim_wait=true waits for it)"}
+        # Judged once, before anything moves, so resume decides what a report of the folder
+        # said; every file that is not one committed attempt then goes to .debris/, named.
+        found = results.committed(results_dir)
         results.clear_debris(results_dir, run_id, say)
-        scan = results.scan_attempts(results_dir, run_id)
-        for files, why in scan.broken:
-            if results.quarantine(results_dir, files):
-                say(f"mlpbench: attempt {files[0].stem} of {config['method']} "
-                    f"seed={settings.seed} is not a whole result ({why}); moved to "
-                    f"{results_dir / results.DEBRIS}")
+        results.set_aside(results_dir, found, say)
+        scan = results.scan_attempts(results_dir, run_id, found)
         reason = skip_reason(scan.committed, settings)
         if reason is not None:
             return {**scan.committed[-1], "skipped": reason}

@@ -136,14 +136,16 @@ def excluded_runs(kept: pd.DataFrame) -> pd.DataFrame:
 def excluded_line(excluded: pd.DataFrame, left_out: pd.DataFrame | None = None) -> str:
     """One sentence counting the runs kept out of the means, e.g. "1 run diverged: ...".
 
-    ``left_out`` holds the runs rows whose results could not be read back whole: they are in
-    no mean either, and the sentence says so rather than "every run ok".
+    ``left_out`` holds one runs row per run with no committed attempt (``results.committed``):
+    they are in no mean either, and the sentence says so rather than "every run ok". Resume
+    decides by the same rule, so "runs it again" is what the next sweep does.
     """
     gone = ""
     if left_out is not None and not left_out.empty:
         who = "; ".join(f"{row['method']} seed {row['seed']}" for _, row in left_out.iterrows())
-        gone = (f"{plural(len(left_out), 'run')} left out because its results could not be read "
-                f"back whole (see Files left out; the same sweep command runs it again): {who}.")
+        gone = (f"{plural(len(left_out), 'run')} left out because its files are not one whole "
+                "committed attempt (see Files left out; the same sweep command runs it again): "
+                f"{who}.")
     if excluded.empty:
         if gone:
             return f"{gone} Every other run finished with status ok."
