@@ -2,7 +2,8 @@
 
 Exit codes: 0 when every file was read; ``EXIT_BAD_FILES`` when the report was written but
 some files were left out (named on stderr and at the end of report.md); ``EXIT_USAGE`` on a
-user error (no runs, an unwritable output folder), as one line on stderr.
+user error (no runs, an unwritable output folder), as one line on stderr, which names the files
+left out when there were some but none held a committed run.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     print(terminal_text(outputs))
     for path, reason in outputs.bad_files:
-        print(f"mlpbench.report: left out unreadable file '{path}': {reason}", file=sys.stderr)
+        print(f"mlpbench.report: left out file '{path}': {reason}", file=sys.stderr)
     return EXIT_BAD_FILES if outputs.bad_files else 0
 
 

@@ -85,7 +85,9 @@ def _read(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read the runs, turning every way of finding nothing into one ``ResultsError``.
 
-    Files that cannot be read as results are added to ``bad_files`` and left out.
+    Files that are not committed results are added to ``bad_files`` and left out. When that
+    leaves no run, the error names them, so a folder of cut or foreign files is never taken for
+    an empty one.
     """
     no_runs = ResultsError(f"no runs in '{results_dir}'; run `make sweep` first")
     if not results_dir.is_dir():
@@ -93,13 +95,40 @@ def _read(
     try:
         curves, run_rows = results.read_results(results_dir, bad_files, left_out)
     except ResultsError:
+        stray = sorted(results_dir.glob("*.parquet"))
+        if stray:
+            raise ResultsError(
+                f"no runs in '{results_dir}' (no curves/ and runs/ folders); "
+                + left_out_names(results_dir, [(p, "not in curves/ or runs/") for p in stray])
+            ) from None
         raise no_runs from None
     except (pa.ArrowException, OSError) as ex:
         reason = str(ex).splitlines()[0] if str(ex) else type(ex).__name__
         raise ResultsError(f"cannot read results in '{results_dir}': {reason}") from None
     if run_rows.empty:
+        if bad_files:
+            raise ResultsError(f"no readable runs in '{results_dir}'; "
+                               + left_out_names(results_dir, bad_files))
         raise no_runs
     return curves, run_rows
+
+
+NAMED_AT_MOST = 3
+"""Files an error line names before it counts the rest: enough to see what went wrong, short
+enough to stay one line."""
+
+
+def left_out_names(results_dir: Path, bad_files: list[tuple[Path, str]]) -> str:
+    """"left out: runs/x.parquet (reason), ... and 4 more", paths relative to ``results_dir``."""
+    def short(path: Path) -> str:
+        try:
+            return str(path.relative_to(results_dir))
+        except ValueError:
+            return str(path)
+
+    named = [f"{short(path)} ({reason})" for path, reason in bad_files[:NAMED_AT_MOST]]
+    more = len(bad_files) - len(named)
+    return "left out: " + ", ".join(named) + (f" and {more} more" if more else "")
 
 
 def read_inputs(results_dir: Path, bad_files: list[tuple[Path, str]]) -> Inputs:
@@ -206,8 +235,10 @@ def bad_files_markdown(bad_files: list[tuple[Path, str]]) -> str:
     if not bad_files:
         return ""
     lines = ["", "## Files left out", "",
-             "These files in the results folder could not be read as mlpbench results and are "
-             "not in any table or figure above:", ""]
+             "These files in the results folder are not committed mlpbench results (unreadable, "
+             "cut short, foreign, or not the one file the writer gave an attempt) and are not in "
+             "any table or figure above. The next run started in the folder moves those in "
+             "curves/ and runs/ to .debris/:", ""]
     lines += [f"- `{path}`: {reason}" for path, reason in bad_files]
     return "\n".join(lines) + "\n"
 

@@ -106,5 +106,5 @@ def test_bad_file_exits_1_and_is_named(
     junk.write_bytes(b"not parquet")
     assert main(["--results-dir", str(target), "--out", str(tmp_path / "out")]) == EXIT_BAD_FILES
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and f"left out unreadable file '{junk}'" in err[0]
+    assert len(err) == 1 and f"left out file '{junk}'" in err[0]
     assert "## Files left out" in (tmp_path / "out" / "report.md").read_text()
