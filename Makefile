@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SWEEP ?= seed_table
 RESULTS ?= results/$(SWEEP)
 
-.PHONY: install install-ray sweep gradcheck reference report docs test bench bench-check bench-scaling lint clean
+.PHONY: install install-ray sweep gradcheck reference report docs test bench bench-check bench-check-busy bench-scaling lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,17 @@ bench: $(STAMP)  ## speed targets: the seed's problem, deeper networks, every me
 
 bench-check: $(STAMP)  ## CI timing regression check: same-session ratios, reduced problem
 	$(BIN)/python -m pytest benchmarks/test_check.py
+
+BUSY_SECONDS ?= 300
+bench-check-busy: $(STAMP)  ## bench-check while one busy loop per core runs (each killed after, or at most BUSY_SECONDS)
+	@pids=""; \
+	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
+	for i in $$(seq $$(nproc)); do \
+		timeout $(BUSY_SECONDS) $(BIN)/python -c "while True: pass" & pids="$$pids $$!"; \
+	done; \
+	echo "bench-check-busy: $$(nproc) busy loop(s) running"; sleep 2; \
+	status=0; $(BIN)/python -m pytest benchmarks/test_check.py $(BENCH_CHECK_ARGS) || status=$$?; \
+	kill $$pids 2>/dev/null; exit $$status
 
 bench-scaling: $(STAMP)  ## per-step gradient time across hidden sizes, depths and batch sizes -> $(RESULTS)/scaling
 	$(BIN)/python -m mlpbench.scaling --out $(RESULTS)/scaling

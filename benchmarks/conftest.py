@@ -4,10 +4,31 @@ Speed targets are ratios measured side by side in one session: each timing test 
 median under a name in ``MEDIANS``, and the ratio tests at the end of a file compare them.
 Absolute times on a shared 2-core machine vary by 10-50%; ratios of times taken minutes apart
 in the same process vary much less.
+
+The CI check (``test_check.py``) must also hold while other processes keep every core busy,
+which inflates the two sides of a ratio unequally when they are timed minutes apart or use
+different numbers of threads: a numba ``prange`` loop on two threads waits for its slower
+thread, which a busy core slows by half, while one-threaded BLAS only shares its core. Nor is
+the fastest wall-clock repeat enough: a busy core takes the CPU away every few milliseconds, so
+a repeat of 2 ms often runs undisturbed while one of 6 ms (ES, the incremental engine) almost
+never does, and ratios of a long step to a short one still grew by half. So the check times
+both sides of every ratio with ``interleaved``: on one thread each (numba and BLAS), in CPU
+time of the process (what the step computed, not how long it waited for a core), one repeat of
+each side in turn (A, B, A, B, ...) so that both see the same contention (a busy core still
+evicts caches), and the minimum over the repeats of each side, the sample contention inflated
+least. The 1-minute load average before and after and the threads used go into the saved JSON
+(``timing_conditions``) beside the ratios.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numba
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
@@ -19,11 +40,83 @@ from mlpbench.model import init_network
 
 MEDIANS: dict[str, float] = {}
 RATIOS: dict[str, dict[str, float]] = {}
+CONDITIONS: dict[str, dict[str, float | int | str]] = {}
+"""Per ratio group: the load average around its measurement and the threads it ran on."""
+
+SAMPLE_SECONDS = 0.002
+"""A timed sample repeats a call until it lasts about this long, so that the timer's own cost
+and resolution do not count for calls of microseconds (a forward pass)."""
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json) -> None:
-    """Keep the same-session ratios next to the raw timings in the saved JSON."""
+    """Keep the same-session ratios, and how busy the machine was while they were measured,
+    next to the raw timings in the saved JSON."""
     output_json["speed_ratios"] = RATIOS
+    output_json["timing_conditions"] = CONDITIONS
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average: about the number of cores busy, ours included."""
+    return os.getloadavg()[0]
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """numba and BLAS on one thread each for the block, as both sides of a checked ratio run:
+    a multi-threaded side would lose far more than a one-threaded one to a busy core."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def interleaved(sides: dict[str, Callable[[], object]], rounds: int, label: str,
+                warmup: int = 1) -> dict[str, float]:
+    """The least CPU time per call of each side over ``rounds`` rounds, single-threaded.
+
+    Each round times every side once, in turn, the order reversed every other round, so that
+    whatever else runs on the machine slows all sides alike; the minimum of each side is the
+    sample that contention inflated least (it can only add time). The clock is the process's
+    CPU time: with numba and BLAS on one thread, all of a step's work, and none of the time it
+    spent waiting for a core. A sample repeats its call enough times to last about
+    ``SAMPLE_SECONDS`` (found by doubling: a step too short for the CPU clock to see counts
+    for nothing). The load average before and after and the threads used are recorded in
+    ``CONDITIONS[label]``.
+    """
+    before = load_average()
+    with single_threaded():
+        repeats = {}
+        for name, call in sides.items():
+            for _ in range(warmup):
+                call()
+            number, spent = 1, 0.0
+            while number < 1_000_000:  # double until the calls take a measurable fraction
+                start = time.process_time()
+                for _ in range(number):
+                    call()
+                spent = time.process_time() - start
+                if spent >= SAMPLE_SECONDS / 4:
+                    break
+                number *= 2
+            repeats[name] = max(1, math.ceil(number * SAMPLE_SECONDS / max(spent, 1e-9)))
+        best = dict.fromkeys(sides, math.inf)
+        names = list(sides)
+        for index in range(rounds):
+            for name in names if index % 2 == 0 else names[::-1]:
+                call, number = sides[name], repeats[name]
+                start = time.process_time()
+                for _ in range(number):
+                    call()
+                best[name] = min(best[name], (time.process_time() - start) / number)
+    CONDITIONS[label] = {"load_1min_before": before, "load_1min_after": load_average(),
+                         "numba_threads": 1, "blas_threads": 1, "rounds": rounds,
+                         "statistic": "minimum over rounds, sides interleaved",
+                         "clock": "process CPU time",
+                         "cores": os.cpu_count() or 1}
+    return best
 
 
 def real_batch(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
