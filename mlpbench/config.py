@@ -21,7 +21,7 @@ import yaml
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from mlpbench import methods, settings
+from mlpbench import memory_estimate, methods, settings
 from mlpbench.data import DATASETS
 from mlpbench.errors import ConfigError
 from mlpbench.settings import INT64_MAX, DatasetConfig, ModelConfig, RunConfig, leaves
@@ -259,7 +259,7 @@ def settings_from(cfg: DictConfig) -> RunConfig:
     fidelity_every = run.fidelity_every
     if fidelity_every is None:  # the reference's own gradient needs no comparison
         fidelity_every = 0 if method is methods.reference() else 1
-    return replace(
+    checked = replace(
         run,
         lr=method.default_lr(method_cfg) if run.lr is None else run.lr,
         h=method.default_h(method_cfg) if run.h is None else run.h,
@@ -267,3 +267,5 @@ def settings_from(cfg: DictConfig) -> RunConfig:
         data_dir=str(Path(run.data_dir).expanduser()) if run.data_dir else None,
         results_dir=str(results_dir_from(run.results_dir)),
     )
+    memory_estimate.check(checked)  # a run too large for the machine fails here, not mid-step
+    return checked

@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize
 
+from mlpbench import memory_estimate
 from mlpbench.config import register_configs, results_dir_from, settings_from
 from mlpbench.errors import ConfigError
 
@@ -146,3 +148,67 @@ def test_unknown_hydra_key_stops_a_run(tmp_path):
     proc = mlpbench(f"results_dir={tmp_path / 'r'}", "+hydra.foo=1", cwd=tmp_path)
     one_line_exit_2(proc, "hydra.foo: unknown key of Hydra's config")
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("override,key", [
+    ("model.hidden_size=9223372036854775807", "model.hidden_size"),
+    ("model.hidden_size=100000000", "model.hidden_size"),
+    ("model.hidden_sizes=[100000,100000]", "model.hidden_sizes"),
+])
+def test_a_network_too_large_for_memory_is_refused(override, key):
+    with pytest.raises(ConfigError, match=rf"^{key}: the run needs about [\d,.]+ GiB of memory, "
+                                          r"[\d,.]+ GiB available \(784-"):
+        settings(override)
+
+
+def test_an_es_population_too_large_for_memory_names_it():
+    run = settings("method=es")
+    run = replace(run, method=replace(run.method, population=1000000))  # under the 100 x P bound
+    with pytest.raises(ConfigError, match=r"^method\.population, model\.hidden_size: the run "
+                                          r"needs about \d+ GiB of memory, 12 GiB available"):
+        memory_estimate.check(run, available=12 * 2**30)
+
+
+@pytest.mark.parametrize("overrides", [
+    ("method=es", "method.population=9223372036854775807"),
+    ("method=spsa", "method.directions=9223372036854775807"),
+    ("method=forward_gradient", "method.directions=3976001"),
+])
+def test_direction_counts_past_100_per_parameter_are_refused(overrides):
+    key = overrides[1].split("=")[0]
+    with pytest.raises(ConfigError, match=rf"^{key}: at most 100 x the parameters \(3,976,000 "):
+        settings(*overrides)
+
+
+def test_the_largest_direction_count_allowed_passes():
+    assert settings("method=spsa", "method.directions=3976000").method.directions == 3976000
+
+
+def test_an_oversized_network_writes_nothing(tmp_path):
+    proc = mlpbench(f"results_dir={tmp_path / 'r'}", "model.hidden_size=100000000", cwd=tmp_path)
+    one_line_exit_2(proc, "model.hidden_size: the run needs about")
+    assert not (tmp_path / "r").exists()
+
+
+SWEEP_FILES = sorted(p.stem for p in (ROOT / "conf" / "sweep").glob("*.yaml"))
+FITS = 4 * 2**30
+"""Every reference job must fit a small machine's free memory, whatever this one has."""
+
+
+@pytest.mark.parametrize("sweep", SWEEP_FILES)
+def test_every_reference_sweep_job_fits_the_estimate(sweep, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlpbench", "--multirun", f"+sweep={sweep}",
+         f"results_dir={tmp_path}", "hydra.sweeper.dry_run=true"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    jobs = {tuple(w for w in line.split() if not w.startswith("seed="))
+            for line in proc.stdout.splitlines() if "+sweep=" in line}
+    assert jobs
+    for job in jobs:
+        memory_estimate.check(settings(*job), available=FITS)
+
+
+def test_the_seeds_defaults_fit_in_one_gib():
+    assert sum(t.bytes for t in memory_estimate.terms(settings())) < 2**30
