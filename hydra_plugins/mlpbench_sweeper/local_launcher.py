@@ -11,6 +11,12 @@ maintainers suggest running the work in a subprocess and handling the crash ther
   sees the death, and the other jobs go on. The sweeper reports the lost runs at the end.
 - should a pool worker itself die, the jobs that did not return are handed to a new pool; their
   runs are claimed in the results folder, so none is computed twice.
+- a run that crashes (a segfault in native code) writes its crash dump (Python's faulthandler,
+  which loky turns on in its workers) to ``<sweep dir>/job-<n>.crash.log`` rather than the
+  terminal, and its lost-run line names that file: the terminal gets one line, the dump is kept.
+- should the sweep's own process die (SIGKILL, a closed terminal), each pool worker notices
+  within a fraction of a second and exits, and its run, which dies with its worker, commits
+  nothing: no orphan goes on computing and writing after the sweep is gone.
 
 Everything else (``n_jobs`` and joblib's other options, logging, the sweep folder) is the joblib
 launcher's own.
@@ -19,11 +25,14 @@ launcher's own.
 
 import contextlib
 import ctypes
+import faulthandler
 import logging
 import multiprocessing
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -45,6 +54,11 @@ log = logging.getLogger(__name__)
 
 MAX_IDLE_BREAKDOWNS = 3
 """Pools that may break in a row without a single job returning before the launcher gives up."""
+
+DRIVER_POLL_S = 0.1
+"""How often a pool worker checks that the sweep's process is still its parent."""
+
+_watched_driver: int | None = None
 
 
 @dataclass
@@ -81,10 +95,32 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
-def _child(writer: Connection, parent: int, args: tuple[Any, ...]) -> None:
+def crash_log(sweep_dir: Path, idx: int) -> Path:
+    """Where job ``idx``'s crash dump goes: next to the sweep's other records, not the terminal."""
+    return sweep_dir / f"job-{idx}.crash.log"
+
+
+def _dump_crashes_to(path: Path) -> None:
+    """Send faulthandler's dump of a fatal signal to ``path`` instead of the inherited stderr.
+
+    loky turns faulthandler on in its workers, so a segfault in a run would print some fifty
+    lines of thread stacks and module names to the sweep's terminal above the lost-run line.
+    The file is opened for the life of the process, as faulthandler requires.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("w")
+    except OSError:
+        faulthandler.disable()  # no file: rather no dump than fifty lines on the terminal
+        return
+    faulthandler.enable(file=handle, all_threads=True)
+
+
+def _child(writer: Connection, parent: int, log_path: Path, args: tuple[Any, ...]) -> None:
     die_with_parent()
     if os.getppid() != parent:  # the worker died before the request above took effect
         os._exit(1)
+    _dump_crashes_to(log_path)
     result = execute_job(*args)
     # Hydra's own config is not needed past this point, and its nodes refer to plugin classes
     # that Hydra's plugin scan may have loaded twice in this process, which pickle refuses.
@@ -98,18 +134,45 @@ def _child(writer: Connection, parent: int, args: tuple[Any, ...]) -> None:
     writer.close()
 
 
-def isolated_job(idx: int, *args: Any) -> tuple[int, JobReturn]:
+def _watch_driver(driver: int) -> None:
+    """Exit this worker once the sweep's process ``driver`` is no longer its parent.
+
+    loky's workers outlive a driver killed by SIGKILL and would go on running the jobs already
+    handed to them, committing runs of a sweep that is gone. ``PR_SET_PDEATHSIG`` is not used
+    here: it fires when the *thread* that forked the worker ends, and loky may start workers
+    from a thread of its own. The worker's run child dies with it (``die_with_parent``).
+    """
+    while os.getppid() == driver:
+        time.sleep(DRIVER_POLL_S)
+    os._exit(1)
+
+
+def watch_driver(driver: int) -> None:
+    """Start, once per pool worker, the thread that ends the worker when ``driver`` dies."""
+    global _watched_driver
+    if _watched_driver == driver or os.getpid() == driver:  # n_jobs=1 runs in the driver
+        return
+    if os.getppid() != driver:  # already gone before the first job arrived
+        os._exit(1)
+    _watched_driver = driver
+    threading.Thread(target=_watch_driver, args=(driver,), name="mlpbench-driver-watch",
+                     daemon=True).start()
+
+
+def isolated_job(idx: int, driver: int, sweep_dir: Path, *args: Any) -> tuple[int, JobReturn]:
     """Run one Hydra job in a forked child of this worker; a child that dies is a failed job.
 
     Forking keeps the worker's imports, so a job starts in milliseconds; the worker itself only
     waits, so it holds no BLAS or numba threads that a fork could break. Where there is no fork
     (Windows), the job runs in the worker, as under the plain joblib launcher.
     """
+    watch_driver(driver)
     if "fork" not in multiprocessing.get_all_start_methods():
         return idx, execute_job(idx, *args)
     context = multiprocessing.get_context("fork")
     reader, writer = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(writer, os.getpid(), (idx, *args)),
+    log_path = crash_log(sweep_dir, idx)
+    child = context.Process(target=_child, args=(writer, os.getpid(), log_path, (idx, *args)),
                             name=f"mlpbench-job-{idx}")
     child.start()
     writer.close()
@@ -120,11 +183,24 @@ def isolated_job(idx: int, *args: Any) -> tuple[int, JobReturn]:
     finally:
         reader.close()
         child.join()
+    dumped = _keep_if_written(log_path)
     if result is not None:
         return idx, result
     overrides = list(args[0])
-    lost = RunLost(f"its process {exit_text(child.exitcode)}")
+    where = f"; its crash dump is in {dumped}" if dumped else ""
+    lost = RunLost(f"its process {exit_text(child.exitcode)}{where}")
     return idx, JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=lost)
+
+
+def _keep_if_written(path: Path) -> Path | None:
+    """``path`` if the run's crash dump is in it; an empty one (no crash) is removed."""
+    try:
+        if path.stat().st_size > 0:
+            return path
+        path.unlink()
+    except OSError:
+        pass
+    return None
 
 
 class LocalLauncher(JoblibLauncher):
@@ -149,6 +225,7 @@ class LocalLauncher(JoblibLauncher):
             log.info(f"\t#{initial_job_idx + idx} : {' '.join(filter_overrides(overrides))}")
 
         state = Singleton.get_state()
+        driver = os.getpid()
         pending = {initial_job_idx + i: list(o) for i, o in enumerate(job_overrides)}
         returns: dict[int, JobReturn] = {}
         idle_breakdowns = 0
@@ -156,8 +233,8 @@ class LocalLauncher(JoblibLauncher):
             done_before = len(returns)
             try:
                 for idx, result in Parallel(**joblib_cfg)(
-                    delayed(isolated_job)(idx, overrides, self.hydra_context, self.config,
-                                          self.task_function, state)
+                    delayed(isolated_job)(idx, driver, sweep_dir, overrides, self.hydra_context,
+                                          self.config, self.task_function, state)
                     for idx, overrides in list(pending.items())
                 ):
                     returns[idx] = result
