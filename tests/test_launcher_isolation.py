@@ -14,6 +14,7 @@ import signal
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.test_faults import SLOW, TINY, alive, children, owners, start, wait_for
@@ -69,3 +70,39 @@ def test_a_killed_sweep_takes_its_workers_and_runs_with_it(tmp_path):
     wait_for(lambda: not any(alive(pid) for pid in [*workers, *runs]), timeout=60)
     time.sleep(15)  # longer than the runs it interrupted had left to go
     assert committed(out) == [], "a run was committed after its sweep was killed"
+
+
+def test_a_killed_submitit_job_is_one_lost_line_and_the_others_are_kept(tmp_path):
+    out = tmp_path / "results"
+    proc = start("--multirun", f"results_dir={out}", *SLOW, "seed=0,1,2",
+                 "hydra/launcher=submitit", "hydra.launcher.timeout_min=5",
+                 log=tmp_path / "log")
+    wait_for(lambda: owners(out))
+    run_id, pid = next(iter(owners(out).items()))
+    os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=300)
+    err = (tmp_path / "log").read_text()
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "UncompletedJobError" not in err, err
+    lost = [line for line in err.splitlines() if line.startswith("mlpbench: lost run")]
+    assert len(lost) == 1 and "ended without a result" in lost[0], err
+    assert Path(lost[0].split("its log is in ")[1].split(";")[0]).is_file()
+    runs = pd.read_parquet(out / "runs")
+    assert len(runs) == 2 and run_id not in set(runs["run_id"])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_submitit_sweep_cancels_its_jobs(tmp_path, signum):
+    out = tmp_path / "results"
+    slow = [*TINY, "method=numerical", "method.engine=naive", "epochs=20"]  # about 6 s a run
+    proc = start("--multirun", f"results_dir={out}", *slow, "seed=0,1",
+                 "hydra/launcher=submitit", "hydra.launcher.timeout_min=5",
+                 log=tmp_path / "log")
+    wait_for(lambda: owners(out))
+    proc.send_signal(signum)
+    proc.wait(timeout=120)
+    err = (tmp_path / "log").read_text()
+    assert proc.returncode == 130, err
+    assert not any(alive(pid) for pid in owners(out).values()), "a job outlived its sweep"
+    time.sleep(15)  # longer than the runs it interrupted had left to go
+    assert committed(out) == [], "a run was committed after its sweep was interrupted"
