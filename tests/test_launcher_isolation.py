@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.test_faults import SLOW, TINY, alive, children, owners, start, wait_for
+from tests.test_faults import REPO, SLOW, TINY, alive, children, owners, start, wait_for
+from tests.test_launchers import ray_head  # noqa: F401 - the fixture, for the Ray test
 
 pytestmark = pytest.mark.slow
 
@@ -104,5 +107,50 @@ def test_an_interrupted_submitit_sweep_cancels_its_jobs(tmp_path, signum):
     err = (tmp_path / "log").read_text()
     assert proc.returncode == 130, err
     assert not any(alive(pid) for pid in owners(out).values()), "a job outlived its sweep"
+    time.sleep(15)  # longer than the runs it interrupted had left to go
+    assert committed(out) == [], "a run was committed after its sweep was interrupted"
+
+
+def start_in(*args: str, log: Path, env: dict[str, str]) -> subprocess.Popen:
+    """``start``, in ``env`` (the Ray head's loopback settings)."""
+    env = {**env, "MLPBENCH_DATA": str(log.parent / "no-data-here")}
+    return subprocess.Popen([sys.executable, "-m", "mlpbench", *args], cwd=REPO, env=env,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, text=True)
+
+
+def test_a_crashed_ray_task_is_one_lost_line_and_the_others_are_kept(tmp_path, ray_head):  # noqa: F811
+    address, env = ray_head
+    out = tmp_path / "results"
+    proc = start_in("--multirun", f"results_dir={out}", *SLOW, "seed=0,1,2,3",
+                    "hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}",
+                    "+hydra.launcher.ray.init.object_store_memory=null",
+                    "+hydra.launcher.ray.remote.max_retries=0", log=tmp_path / "log", env=env)
+    wait_for(lambda: owners(out), timeout=180)
+    run_id, pid = next(iter(owners(out).items()))
+    os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=300)
+    err = (tmp_path / "log").read_text()
+    assert proc.returncode == 1, err[-3000:]
+    lost = [line for line in err.splitlines() if line.startswith("mlpbench: lost run")]
+    assert len(lost) == 1 and "its Ray task ended without a result" in lost[0], err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    runs = pd.read_parquet(out / "runs")
+    assert len(runs) == 3 and run_id not in set(runs["run_id"])
+
+
+def test_an_interrupted_ray_sweep_cancels_its_tasks(tmp_path, ray_head):  # noqa: F811
+    address, env = ray_head
+    out = tmp_path / "results"
+    slow = [*TINY, "method=numerical", "method.engine=naive", "epochs=20"]  # about 6 s a run
+    proc = start_in("--multirun", f"results_dir={out}", *slow, "seed=0,1",
+                    "hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}",
+                    "+hydra.launcher.ray.init.object_store_memory=null",
+                    log=tmp_path / "log", env=env)
+    wait_for(lambda: owners(out), timeout=180)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    err = (tmp_path / "log").read_text()
+    assert proc.returncode == 130, err[-3000:]
+    wait_for(lambda: not any(alive(pid) for pid in owners(out).values()), timeout=60)
     time.sleep(15)  # longer than the runs it interrupted had left to go
     assert committed(out) == [], "a run was committed after its sweep was interrupted"
