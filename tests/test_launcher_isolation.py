@@ -94,7 +94,7 @@ def test_a_killed_submitit_job_is_one_lost_line_and_the_others_are_kept(tmp_path
     assert len(runs) == 2 and run_id not in set(runs["run_id"])
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_submitit_sweep_cancels_its_jobs(tmp_path, signum):
     out = tmp_path / "results"
     slow = [*TINY, "method=numerical", "method.engine=naive", "epochs=20"]  # about 6 s a run

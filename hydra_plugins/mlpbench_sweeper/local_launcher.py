@@ -250,4 +250,6 @@ class LocalLauncher(JoblibLauncher):
                     break
                 print(f"mlpbench: a pool worker died ({codes}); the {len(pending)} run(s) that "
                       "had not returned start again in a new pool", file=sys.stderr, flush=True)
+        for path in sweep_dir.glob("job-*.crash.log"):  # runs killed with their worker
+            _keep_if_written(path)
         return [returns[idx] for idx in sorted(returns)]
