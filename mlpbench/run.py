@@ -11,6 +11,7 @@ status failed and then raised.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -164,6 +165,7 @@ def train_and_write(
 
     failure: Exception | None = None
     forward_time = peak_mem = forward_peak_mem = None
+    load_start = load_average()
     try:
         with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
             # One batch of the run's size, from a generator of its own (the run's streams stay
@@ -191,6 +193,10 @@ def train_and_write(
             settings.method, (INPUT_SIZE, *model.widths, N_CLASSES)),
         "peak_mem_bytes": peak_mem,
         "forward_peak_mem_bytes": forward_peak_mem,
+        "load_avg_start": load_start,
+        "load_avg_end": load_average(),
+        "blas_threads": BLAS_THREADS,
+        "numba_threads": numba_threads(),
         "started_at": started_at,
         "status": status,
         "error": None if failure is None else f"{type(failure).__name__}: {failure}",
@@ -201,6 +207,22 @@ def train_and_write(
     if failure is not None:
         raise failure
     return run
+
+
+def load_average() -> float | None:
+    """The machine's 1-minute load average: above the core count, other work competed with the
+    run for the cores its timings were taken on. None where the platform has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def numba_threads() -> int | None:
+    """numba's thread count where the run's method loaded numba (the incremental engine);
+    None otherwise, so that no method pays numba's import to have it recorded."""
+    numba = sys.modules.get("numba")
+    return int(numba.get_num_threads()) if numba is not None else None
 
 
 def skip_reason(prior: list[dict[str, Any]], settings: RunConfig) -> str | None:

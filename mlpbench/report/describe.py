@@ -223,6 +223,23 @@ def machines_text(runs: pd.DataFrame) -> str:
     return prefix + "; ".join(texts)
 
 
+def load_text(runs: pd.DataFrame) -> str:
+    """When the timings came from a busy machine: the 1-minute load average the runs started
+    and ended under, and how many exceeded their machine's core count (other work then shared
+    the cores). "" for runs written before they recorded it."""
+    if "load_avg_start" not in runs or runs["load_avg_start"].isna().all():
+        return ""
+    recorded = runs[runs["load_avg_start"].notna()]
+    loads = recorded[["load_avg_start", "load_avg_end"]].max(axis=1)
+    busy = int((loads > recorded["cpu_count"]).sum())
+    text = (f"Load average (1 min) during the runs: {loads.min():.2f} to {loads.max():.2f}"
+            f" on {format_value(recorded['cpu_count'].max())} CPUs")
+    if busy:
+        return (text + f"; {plural(busy, 'run')} of {len(recorded)} ran while the load exceeded "
+                "the cores, so other work shared them: their timings are from a busy machine.")
+    return text + "; no run saw more load than cores."
+
+
 def revisions_text(runs: pd.DataFrame) -> str:
     """The git revision(s) the runs came from; "unknown" when not run from a checkout."""
     revs = [rev or "unknown (not run from a git checkout)"

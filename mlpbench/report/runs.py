@@ -28,6 +28,7 @@ from mlpbench.report import published
 from mlpbench.report.configs import INIT_KEYS, SPEED_CONTEXT_KEYS, curves_of, sorted_groups
 from mlpbench.report.describe import (
     datasets_text,
+    load_text,
     machines_text,
     protocols_text,
     revisions_text,
@@ -344,7 +345,9 @@ def table_section(inputs: Inputs) -> Section:
         f"Elapsed is the wall time of the training loop, test evaluation included{as_the_post}; "
         "loss is the cross-entropy on each epoch's last mini-batch after its update; "
         "test accuracy is on the full test set after the last epoch. "
-        f"Machine: {machines_text(kept)}. Code revision: {revisions_text(kept)}.",
+        f"Machine: {machines_text(kept)}. "
+        + (f"{load_text(kept)} " if load_text(kept) else "")
+        + f"Code revision: {revisions_text(kept)}.",
         "",
         "## Our results",
         "",

@@ -9,6 +9,9 @@
   (``GradientMethod.forward_passes``), beside which the report sets the measured one;
   ``role`` and ``engine_role`` (``ROLES``, ``ENGINE_ROLES``), what the run's method and engine
   are to the comparison, which the report reads instead of method and engine names;
+  ``load_avg_start``/``load_avg_end`` (the machine's 1-minute load average when the run started
+  and ended) and ``blas_threads``/``numba_threads`` (the threads its timings used; numba's null
+  when the method never loaded it), so a report can say when a timing came from a busy machine;
 - ``SCALING_SCHEMA``: one row per (engine, hidden size, batch size) timed by the scaling study
   (``results_dir/scaling``), with the engine's ``role`` and ``engine_role``;
 - ``GRADCHECK_SCHEMA``: one row per (weights, scheme, dtype, h) of the h error curve
@@ -129,6 +132,10 @@ RUNS_SCHEMA = pa.schema(
         pa.field("theory_forward_passes", pa.float64()),
         pa.field("peak_mem_bytes", pa.int64()),
         pa.field("forward_peak_mem_bytes", pa.int64()),
+        pa.field("load_avg_start", pa.float64()),
+        pa.field("load_avg_end", pa.float64()),
+        pa.field("blas_threads", pa.int64()),
+        pa.field("numba_threads", pa.int64()),
         pa.field("status", pa.string()),
         pa.field("error", pa.string()),
         pa.field("started_at", pa.timestamp("us", tz="UTC")),
@@ -151,7 +158,8 @@ GROUP_KEYS: tuple[str, ...] = (*METHOD_KEYS, "dataset", *settings.group_columns(
 LATER_COLUMNS = frozenset(
     {"options", "grad_cos", "grad_rel_err", "fidelity_time_s", "fidelity_every",
      *SEED_NULL_COLUMNS, "hidden_layers", "forward_time_s", "peak_mem_bytes",
-     "forward_peak_mem_bytes", "theory_forward_passes", "role", "engine_role"}
+     "forward_peak_mem_bytes", "theory_forward_passes", "role", "engine_role",
+     "load_avg_start", "load_avg_end", "blas_threads", "numba_threads"}
 )
 """Columns added after the first results were written: files without them read as null, and a
 null one is left out of the run id."""
