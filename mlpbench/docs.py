@@ -31,9 +31,18 @@ from mlpbench import results
 from mlpbench.report import scaling_section
 from mlpbench.report.configs import curves_of
 from mlpbench.report.costs import cost_summary
-from mlpbench.report.describe import machines_text, revisions_text
+from mlpbench.report.describe import machines_text, revisions_text, short_machine
 from mlpbench.report.document import read_inputs
-from mlpbench.report.format import format_ratio, human_duration, is_missing, markdown
+from mlpbench.report.estimators import theory_directions
+from mlpbench.report.figures import method_words, parse_options
+from mlpbench.report.format import (
+    format_cos,
+    format_error,
+    format_ratio,
+    format_value,
+    human_duration,
+    markdown,
+)
 from mlpbench.report.published import PUBLICATIONS
 from mlpbench.report.section import Inputs
 from mlpbench.report.speed import engine_speedups, speed_summary
@@ -49,15 +58,6 @@ BLOCK = re.compile(
     r"(?P<close><!-- end: (?P=name) -->)",
     re.DOTALL,
 )
-
-
-def _sig(value: float, digits: int = 2) -> str:
-    """A number to ``digits`` significant figures, in plain or exponent notation."""
-    if value == 0:
-        return "0"
-    if 1e-3 <= abs(value) < 1e5:
-        return f"{value:.{digits}g}"
-    return f"{value:.{max(digits - 1, 0)}e}".replace("e-0", "e-").replace("e+0", "e")
 
 
 class Reference:
@@ -85,82 +85,43 @@ class Reference:
 
 # ------------------------------------------------------------------------------ the blocks
 
-def _options(row: pd.Series) -> dict[str, str]:
-    text = "" if is_missing(row["options"]) else str(row["options"])
-    return dict(part.split("=", 1) for part in text.split(", ") if "=" in part)
-
-
-def plain_label(row: pd.Series) -> str:
-    """What a newcomer calls a configuration: "SPSA, 10 directions", "central differences"."""
-    options = _options(row)
-    method = row["method"]
-    if method == "backprop":
-        return "backprop"
-    if method == "numerical":
-        scheme = str(row["scheme"])
-        name = {"central": "central differences", "forward": "forward differences",
-                "richardson": "Richardson", "complex_step": "complex step"}.get(scheme, scheme)
-        return f"{name} (incremental engine)"
-    if method == "spsa":
-        k = int(options.get("directions", 1))
-        kind = "MeZO" if options.get("distribution") == "gaussian" else "SPSA"
-        return f"{kind}, {k} direction{'s' * (k != 1)}"
-    if method == "forward_gradient":
-        k = int(options.get("directions", 1))
-        return f"forward gradient, {k} direction{'s' * (k != 1)}"
-    if method == "es":
-        n = int(options.get("population", 10))
-        shaped = ", rank-shaped" if options.get("rank_shaping") == "true" else ""
-        return f"ES, {n} pairs{shaped}"
-    return str(row["config"])
-
-
-def _directions(row: pd.Series) -> int | None:
-    """How many random directions one estimate averages (ES: two per pair), else None."""
-    options = _options(row)
-    if row["method"] in ("spsa", "forward_gradient"):
-        return int(options.get("directions", 1))
-    if row["method"] == "es":
-        return int(options.get("population", 10))
-    return None
-
-
 ANSWER_ORDER = ("backprop", "numerical", "forward_gradient", "spsa", "es")
-ANSWER_LEFT_OUT = ("forward differences", "Richardson", "MeZO", "rank-shaped")
+
+
+def is_variant(row: pd.Series) -> bool:
+    """A variant of a method the front page leaves to the report: a scheme other than central
+    differences and the complex step, MeZO beside SPSA, rank-shaped ES, the complex-step
+    forward gradient."""
+    options = parse_options(row["options"])
+    return (row["scheme"] in ("forward", "backward", "richardson")
+            or options.get("distribution") == "gaussian"
+            or options.get("rank_shaping") == "true" or options.get("jvp") == "complex_step")
 
 
 def answer_table(ref: Reference) -> str:
     """The front page's one table: each method's cost, result and gradient quality (estimators
-    sweep), the variants of one method (other schemes, MeZO, rank shaping, the complex-step
-    forward gradient) left to the report."""
+    sweep), labelled as the report's figure labels them; its variants are left to the report."""
     inputs = ref.inputs("estimators")
     summary = inputs.summary
-    costs = cost_summary(inputs.kept).set_index("method_label")
+    passes = cost_summary(inputs.kept).set_index("method_label")["measured_forward_passes"]
     fidelity = curves_of(inputs.curves, inputs.ok_runs).groupby("config")["grad_cos"].mean()
     backprop = summary[summary["method"] == "backprop"].iloc[0]
     params = int(inputs.ok_runs["param_count"].iloc[0])
     rows = []
-    for _, row in summary.iterrows():
-        label = plain_label(row)
-        options = _options(row)
-        if any(part in label for part in ANSWER_LEFT_OUT) or options.get("jvp") == "complex_step":
-            continue
-        cost = costs.loc[row["method_label"]]
-        k = _directions(row)
-        cos = fidelity.get(row["config"], math.nan)
+    for _, row in summary[~summary.apply(is_variant, axis=1)].iterrows():
+        k = theory_directions(row["options"])
         rows.append({
             "order": (ANSWER_ORDER.index(row["method"]) if row["method"] in ANSWER_ORDER
                       else len(ANSWER_ORDER), row["method"], k or 0),
-            "Method": label,
-            "lr": f"{float(row['lr']):g}",
-            "Step, forward passes": f"{cost['measured_forward_passes']:.3g}",
+            "Method": method_words(row),
+            "lr": format_value(float(row["lr"])),
+            "Step, forward passes": f"{passes[row['method_label']]:.3g}",
             "Step vs backprop": format_ratio(row["grad_time_per_step_mean"]
                                              / backprop["grad_time_per_step_mean"]),
             "Test accuracy": f"{row['acc_mean']:.3f} ± {row['acc_std']:.3f}",
-            "cos to backprop": "1 (reference)" if row["method"] == "backprop" else
-                               (f"{cos:.4f}" if cos < 0.999 else f"1 - {1 - cos:.0e}"
-                                if cos < 1 else "1"),
-            "theory": "" if k is None else f"{expected_cosine(k, params):.4f}",
+            "cos to backprop": ("1 (reference)" if row["method"] == "backprop"
+                                else format_cos(fidelity.get(row["config"], math.nan))),
+            "theory": "" if k is None else format_cos(expected_cosine(k, params)),
         })
     table = pd.DataFrame(sorted(rows, key=lambda r: r.pop("order")))
     first = inputs.ok_runs.iloc[0]
@@ -173,11 +134,6 @@ def answer_table(ref: Reference) -> str:
                "same batch; theory: the mean cosine expected of k random directions in P = "
                f"{params:,} dimensions ([formula](docs/methods.md#how-close-to-the-gradient)).*")
     return markdown(table) + "\n\n" + caption + "\n"
-
-
-def short_machine(runs: pd.DataFrame) -> str:
-    first = runs.iloc[0]
-    return f"{first['cpu_model']}, {int(first['cpu_count'])} CPUs"
 
 
 def seed_table_text(ref: Reference) -> str:
@@ -204,7 +160,7 @@ def seed_table_text(ref: Reference) -> str:
     gap = abs(float(post.iloc[0]["Test accuracy"]) - float(post.iloc[1]["Test accuracy"]))
     return (
         f"Paired over {seeds} seeds, backprop and central differences train the same curve: "
-        f"their losses differ by at most {_sig(loss_gap, 1)} over {seeds} seeds x "
+        f"their losses differ by at most {format_error(loss_gap)} over {seeds} seeds x "
         f"{int(paired['epoch'].max())} epochs, and the test accuracy is "
         f"{'identical at every epoch' if acc_same else 'not always identical'}. The post's "
         f"accuracy gap ({post.iloc[0]['Test accuracy']} against {post.iloc[1]['Test accuracy']}) "
@@ -287,7 +243,7 @@ def benchmark_table(ref: Reference) -> str:
              if "max_rel_diff_to_naive" in b.get("extra_info", {})}
     if agree:
         lines.append("- the two engines' agreement, max|g_inc - g_naive| / max|g_naive|: "
-                     + ", ".join(f"{k} {_sig(v)}" for k, v in agree.items()))
+                     + ", ".join(f"{k} {format_error(v)}" for k, v in agree.items()))
     peak = by_name.get("test_seed_protocol_run_end_to_end", {}).get("extra_info", {})
     if "peak_rss_mb" in peak:
         lines.append(f"- the 100-epoch numerical run's peak memory: {peak['peak_rss_mb']:.0f} MB")
