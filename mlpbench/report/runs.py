@@ -258,10 +258,7 @@ def draw_metric(stats: pd.DataFrame, metric: str, panel_list: Sequence[Panel], t
             plot_series(ax, line["epoch"], line["mean"], series)
             if int(line["n"].max()) > 1:
                 plot_band(ax, line["epoch"], line["min"], line["max"], series)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel(xlabel, fontsize=9)
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
+        _epoch_axes(ax, xlabel, ylabel)
         if panel.title:
             ax.set_title(wrap(panel.title, width / columns - 0.8, 9), fontsize=9)
         _panel_legend(holder, ax, "outside lower center")
@@ -269,6 +266,14 @@ def draw_metric(stats: pd.DataFrame, metric: str, panel_list: Sequence[Panel], t
         holder.set_visible(False)
     fig.suptitle(wrap(title, width), fontsize=10)
     return fig
+
+
+def _epoch_axes(ax: Axes, xlabel: str, ylabel: str) -> None:
+    """An axis of epochs: whole-number ticks, the labels, a light grid."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
 
 
 def draw_paired(curves: pd.DataFrame, panel_list: Sequence[Panel], title: str,
@@ -286,12 +291,8 @@ def draw_paired(curves: pd.DataFrame, panel_list: Sequence[Panel], title: str,
             line = curves[curves["config"] == series.config]
             plot_series(ax_loss, line["epoch"], line["loss"], series)
             plot_series(ax_acc, line["epoch"], line["test_acc"], series, label=False)
-        for ax, ylabel in ((ax_loss, "training loss (last mini-batch of the epoch)"),
-                           (ax_acc, "test accuracy (full test set)")):
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_xlabel(xlabel, fontsize=9)
-            ax.set_ylabel(ylabel)
-            ax.grid(alpha=0.3)
+        _epoch_axes(ax_loss, xlabel, "training loss (last mini-batch of the epoch)")
+        _epoch_axes(ax_acc, xlabel, "test accuracy (full test set)")
         if panel.title and holder is not fig:
             holder.suptitle(wrap(panel.title, width / columns - 0.8, 9), fontsize=9)
         _panel_legend(holder, ax_loss, "outside lower center")
