@@ -386,8 +386,9 @@ def committed(results_dir: Path) -> Committed:
                 else "resume runs it again")
         row = rows.get(key)
         for path in held["runs"] + held["curves"]:
-            in_flight = (path.parent.name == "curves" and not held["runs"]
-                         and not (runs_dir / path.name).exists())
+            # Judged on the listing alone: a runs file that exists *now* but was not listed is
+            # a commit that landed between the two listings, so its curves are in flight too.
+            in_flight = path.parent.name == "curves" and not held["runs"]
             text = problem.get(path, reason)
             left_out.setdefault(path, LeftOut(path, f"{text}; {then}", f"{key[0]}-{key[1]}",
                                               reason, row, in_flight))

@@ -227,3 +227,29 @@ def test_the_command_line_redoes_a_run_whose_curves_were_copied(tmp_path):
                for line in again.stderr.splitlines())
     assert f"curves/{curves.stem} (1).parquet" in files(out / results.DEBRIS)
     assert len(results.committed(out).attempts) == 1
+
+
+def test_a_write_that_commits_between_the_two_listings_is_left_to_its_claim(tmp_path,
+                                                                             monkeypatch):
+    """Another worker's commit can land after ``runs/`` is listed and before ``curves/`` is:
+    its curves file then looks orphaned to this listing, though its runs file is now there.
+    It must stay a write under way (only its claim may move it), never be set aside as debris,
+    or a committed run loses its curves (what a joblib sweep of four runs once showed)."""
+    out = tmp_path / "results"
+    execute(settings(out, seed=0))
+    curves, runs = attempt_files(out, 0)
+    held = runs.read_bytes()
+    runs.unlink()
+    listed = results.store.result_files
+
+    def runs_commit_after_listing(folder: Path) -> list[Path]:
+        if folder.name == "curves" and not runs.exists():
+            runs.write_bytes(held)  # the other worker renames its runs file into place now
+        return listed(folder)
+
+    monkeypatch.setattr(results.store, "result_files", runs_commit_after_listing)
+    found = results.committed(out)
+    assert [entry.in_flight for entry in found.left_out] == [True]
+    assert results.set_aside(out, found, print) == []
+    monkeypatch.setattr(results.store, "result_files", listed)
+    assert curves.exists() and len(results.committed(out).attempts) == 1
