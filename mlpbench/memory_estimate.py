@@ -29,6 +29,7 @@ times over, and cost time without bound though not memory: see ``MAX_DIRECTIONS_
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -149,3 +150,26 @@ def check(settings: Any, available: int | None = None) -> None:
             f"{', '.join(keys)}: the run needs about {_gib(need)} of memory, {_gib(have)} "
             f"available ({network} network, {params:,} parameters, batch {settings.batch_size}, "
             f"{settings.dtype})")
+
+
+def peak_bytes(settings: Any) -> int:
+    """The estimated peak of one run (the sum of its ``terms``)."""
+    return sum(t.bytes for t in terms(settings))
+
+
+def check_at_once(runs: Sequence[Any], at_once: int, key: str,
+                  available: int | None = None) -> None:
+    """Refuse a sweep whose ``at_once`` largest runs, computed side by side (one process each),
+    need more memory together than is available; each run alone has passed ``check``.
+
+    ``key`` is the setting that decides how many run at once (``hydra.launcher.n_jobs``).
+    """
+    if at_once <= 1 or len(runs) <= 1:
+        return
+    peaks = sorted((peak_bytes(s) for s in runs), reverse=True)[:at_once]
+    need = sum(peaks)
+    have = available_bytes() if available is None else available
+    if need > have:
+        raise ConfigError(
+            f"{key}: {len(peaks)} runs at once need about {_gib(need)} of memory, {_gib(have)} "
+            f"available (the largest alone about {_gib(peaks[0])}); run fewer at once")

@@ -107,12 +107,13 @@ def execute(
     estimator = method.make_estimator(settings.method, settings.h, settings.log_eps, rng.method,
                                       settings.model.activation)
     results_dir = Path(settings.results_dir)
-    results.ensure_writable(results_dir)
+    made = results.ensure_writable(results_dir)  # before the data, which may be a download
     data = load_dataset(settings.dataset.name,
                         Path(settings.data_dir) if settings.data_dir else None,
                         download=settings.dataset.download,
                         warn=None if warn_fallback else _ignore)
     if settings.batch_size > data.n_train:
+        results.remove_if_empty(made)  # a refused run leaves no folder behind
         raise ConfigError(
             f"batch_size: must be at most the training set size ({data.n_train} for "
             f"{data.name}), got {settings.batch_size}"

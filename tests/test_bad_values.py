@@ -212,3 +212,45 @@ def test_every_reference_sweep_job_fits_the_estimate(sweep, tmp_path):
 
 def test_the_seeds_defaults_fit_in_one_gib():
     assert sum(t.bytes for t in memory_estimate.terms(settings())) < 2**30
+
+
+def test_a_single_run_with_too_large_a_batch_leaves_no_folder(tmp_path):
+    proc = mlpbench(f"results_dir={tmp_path / 'r' / 'deeper'}", "batch_size=4001", cwd=tmp_path)
+    one_line_exit_2(proc, "batch_size: must be at most the training set size")
+    assert not (tmp_path / "r").exists()
+
+
+def test_runs_side_by_side_are_refused_when_they_do_not_fit_together():
+    run = settings("model.hidden_size=2000")
+    alone = memory_estimate.peak_bytes(run)
+    memory_estimate.check_at_once([run] * 4, 1, "hydra.launcher.n_jobs", available=alone)
+    memory_estimate.check_at_once([run] * 4, 2, "hydra.launcher.n_jobs", available=2 * alone)
+    with pytest.raises(ConfigError) as caught:
+        memory_estimate.check_at_once([run] * 4, 3, "hydra.launcher.n_jobs",
+                                      available=2 * alone)
+    assert str(caught.value).startswith("hydra.launcher.n_jobs: 3 runs at once need about ")
+    assert "run fewer at once" in str(caught.value)
+
+
+def test_at_once_counts_the_largest_runs_and_no_more_than_there_are():
+    small, large = settings(), settings("model.hidden_size=2000")
+    need = memory_estimate.peak_bytes(large) + memory_estimate.peak_bytes(small)
+    memory_estimate.check_at_once([small, large, small], 2, "k", available=need)
+    with pytest.raises(ConfigError):
+        memory_estimate.check_at_once([small, large, large], 2, "k", available=need)
+    memory_estimate.check_at_once([large, small], 8, "k", available=need)
+
+
+def test_a_sweep_with_a_file_where_the_claims_folder_goes_stops_before_any_job(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / ".claims").write_text("")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlpbench", "--multirun", "dataset=mnist_subset", "epochs=1",
+         "progress=false", f"results_dir={tmp_path / 'r'}", "seed=0,1",
+         f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    line = one_line_exit_2(proc, "results_dir: cannot write to")
+    assert line.endswith(f"'{tmp_path / 'r' / '.claims'}': not a folder")
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [".claims"]
+    assert not (tmp_path / "sweep").exists()

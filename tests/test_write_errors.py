@@ -155,7 +155,9 @@ def test_a_run_whose_claims_folder_is_a_file_fails_in_one_line(tmp_path):
     res.mkdir()
     (res / ".claims").write_text("")
     proc = mlpbench(tmp_path, f"results_dir={res}")
-    assert_one_line(proc, res / ".claims", "File exists (errno 17)")
+    assert proc.returncode == EXIT_USAGE and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"mlpbench: error: results_dir: cannot write to '{res / '.claims'}': not a folder"]
     assert files_in(res) == [".claims"]
 
 

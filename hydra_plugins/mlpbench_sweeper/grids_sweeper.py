@@ -134,20 +134,25 @@ class GridsSweeper(BasicSweeper):
 
     def _check_all(self, jobs: Sequence[Sequence[str]]) -> None:
         """Compose every job and run mlpbench's checks on it, before anything is written: the
-        ranges, ``n_jobs``, every results folder writable, every dataset found once and every
+        ranges, ``n_jobs`` and the memory of that many runs at once, every results folder
+        writable, every dataset found once and every
         batch no larger than its training set (else each job would fail alone). A method
         key given to a job whose method lacks it is named with the swept methods that have it."""
+        from mlpbench import memory_estimate
         from mlpbench.config import check_method_keys, settings_from
         from mlpbench.data import load_dataset
         from mlpbench.results import ensure_writable
 
         assert self.hydra_context is not None and self.config is not None
-        check_n_jobs(self.config.hydra.launcher.get("n_jobs", None))
+        n_jobs = self.config.hydra.launcher.get("n_jobs", None)
+        check_n_jobs(n_jobs)
         check_method_keys(jobs, self.config.method.name)
         settings = []
         for job in jobs:
             config = self.hydra_context.config_loader.load_sweep_config(self.config, list(job))
             settings.append(settings_from(config))
+        if n_jobs is not None:  # the local launchers: that many runs side by side on this machine
+            memory_estimate.check_at_once(settings, jobs_at_once(n_jobs), "hydra.launcher.n_jobs")
         if self.dry_run:
             return
         n_train: dict[tuple[str, str | None, bool], tuple[str, int]] = {}
@@ -221,6 +226,12 @@ def check_n_jobs(n_jobs: Any) -> None:
         return
     raise ConfigError(f"hydra.launcher.n_jobs: must be a number of processes >= 1, or -1 for "
                       f"every core ({cores} here), got {n_jobs}")
+
+
+def jobs_at_once(n_jobs: int) -> int:
+    """How many processes joblib's ``n_jobs`` runs at once here (-1 every core, -2 all but one)."""
+    cores = os.cpu_count() or 1
+    return n_jobs if n_jobs >= 1 else max(1, cores + 1 + n_jobs)
 
 
 def _is_busy(result: JobReturn) -> bool:

@@ -21,6 +21,7 @@ those folders is read, scanned or cleaned as runs. The schemas of all five forma
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -56,19 +57,44 @@ def new_attempt_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
 
 
+RESULT_FOLDERS = ("curves", "runs", ".claims")
+"""What a run writes under its results folder: its two files, and the claim it holds meanwhile."""
+
+
 def ensure_writable(
-    folder: Path, subfolders: Sequence[str] = ("curves", "runs"), key: str = "results_dir"
-) -> None:
-    """Fail before any long work when ``folder`` (and its subfolders) cannot take a file."""
-    try:
-        for target in [folder / sub for sub in subfolders] or [folder]:
+    folder: Path, subfolders: Sequence[str] = RESULT_FOLDERS, key: str = "results_dir"
+) -> list[Path]:
+    """Fail before any long work when ``folder`` (and its subfolders) cannot take a file; return
+    the folders this call made, deepest first (``remove_if_empty`` takes them back).
+
+    The error names the path that failed: a subfolder that is a file (``.claims`` made by hand,
+    say) is named as such, before any folder is made.
+    """
+    targets = [folder / sub for sub in subfolders] or [folder]
+    for target in targets:  # before anything is made, so a refused folder is left as it was
+        if (target.is_symlink() or target.exists()) and not target.is_dir():
+            raise ResultsError(f"{key}: cannot write to '{target}': not a folder")
+    made: list[Path] = []
+    for target in targets:
+        missing = [p for p in (target, *target.parents) if not (p.exists() or p.is_symlink())]
+        try:
             target.mkdir(parents=True, exist_ok=True)
+            made += [p for p in missing if p not in made]
             probe = target / f".probe-{secrets.token_hex(4)}"
             probe.write_bytes(b"")
             probe.unlink()
-    except OSError as ex:
-        reason = ex.strerror or type(ex).__name__
-        raise ResultsError(f"{key}: cannot write to '{folder}': {reason}") from None
+        except OSError as ex:
+            named = target if target.exists() else folder
+            reason = ex.strerror or type(ex).__name__
+            raise ResultsError(f"{key}: cannot write to '{named}': {reason}") from None
+    return sorted(made, key=lambda p: len(p.parts), reverse=True)
+
+
+def remove_if_empty(folders: Sequence[Path]) -> None:
+    """Remove each of ``folders`` (deepest first) that is still empty; others stay as they are."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def write_atomic(path: Path, write: Callable[[BinaryIO], object], *, replace: bool = False) -> None:
