@@ -154,3 +154,41 @@ def test_an_interrupted_ray_sweep_cancels_its_tasks(tmp_path, ray_head):  # noqa
     wait_for(lambda: not any(alive(pid) for pid in owners(out).values()), timeout=60)
     time.sleep(15)  # longer than the runs it interrupted had left to go
     assert committed(out) == [], "a run was committed after its sweep was interrupted"
+
+
+def test_a_killed_submitit_sweep_takes_its_jobs_with_it(tmp_path):
+    out = tmp_path / "results"
+    slow = [*TINY, "method=numerical", "method.engine=naive", "epochs=20"]  # about 6 s a run
+    proc = start("--multirun", f"results_dir={out}", *slow, "seed=0,1",
+                 "hydra/launcher=submitit", "hydra.launcher.timeout_min=5",
+                 log=tmp_path / "log")
+    wait_for(lambda: len(owners(out)) == 2)
+    jobs = list(owners(out).values())
+    proc.kill()  # SIGKILL: the driver cancels nothing, its jobs must notice it is gone
+    proc.wait(timeout=60)
+    wait_for(lambda: not any(alive(pid) for pid in jobs), timeout=10)
+    assert committed(out) == [], "a run was committed after its sweep was killed"
+
+
+def test_a_driver_on_another_machine_is_gone_once_its_beacon_stops_changing(tmp_path,
+                                                                          monkeypatch):
+    from hydra_plugins.mlpbench_sweeper import submitit_launcher as launcher
+
+    beacon = launcher.DriverBeacon(tmp_path)
+    here = dict(beacon.identity)
+    assert not launcher.driver_gone(here, [])
+    assert launcher.driver_gone({**here, "pid": 2**22 + 1}, [])  # no such process here
+    remote = {**here, "host": "another-node"}
+    monkeypatch.setattr(launcher, "STALE_S", 0.3)
+    monkeypatch.setattr(launcher, "BEAT_S", 0.05)
+    last: list[float] = []
+    assert not launcher.driver_gone(remote, last)
+    os.utime(beacon.path, (1, 1))  # a beat: the time changed, so the driver is alive
+    time.sleep(0.4)
+    assert not launcher.driver_gone(remote, last)
+    beacon.stop()
+    assert not beacon.path.exists()
+    time.sleep(0.4)
+    assert not launcher.driver_gone(remote, last)  # missing: seen once, not yet stale
+    time.sleep(0.4)
+    assert launcher.driver_gone(remote, last)
