@@ -1,20 +1,15 @@
 """Sweeps through Hydra's launchers: joblib (default), submitit, Ray; many workers, one dataset.
 
-The Ray test starts a real Ray head on 127.0.0.1 only (Ray's loopback settings below), runs a
-sweep against it and stops the head in the fixture's teardown, whatever the test's outcome.
+The Ray test runs a sweep against a real Ray head on 127.0.0.1 only (the ``ray_head`` fixture in
+``conftest.py``, with Ray's loopback settings), stopped in the fixture's teardown.
 It needs the optional extra (`make install-ray`); without it the test is skipped, unless
 MLPBENCH_REQUIRE_RAY=1 (as in CI), where a missing Ray is a failure.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -86,39 +81,6 @@ def test_slurm_launcher_config_composes():
     assert launcher._target_.endswith("SlurmLauncher")
     settings = (launcher.cpus_per_task, launcher.timeout_min, launcher.array_parallelism)
     assert settings == (2, 120, 64)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def ray_head():
-    """A Ray head on 127.0.0.1 with its own temp dir and HOME; stopped in teardown."""
-    if importlib.util.find_spec("ray") is None or importlib.util.find_spec(
-            "hydra_plugins.hydra_ray_launcher") is None:
-        if os.environ.get("MLPBENCH_REQUIRE_RAY") == "1":
-            pytest.fail("Ray is required here but not installed: run `make install-ray`")
-        pytest.skip("the optional Ray extra is not installed (make install-ray)")
-    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray puts unix sockets in it
-    port = free_port()
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-           "RAY_USAGE_STATS_ENABLED": "0", "RAY_TMPDIR": temp, "HOME": temp}
-    env.pop("RAY_ADDRESS", None)
-    ray = str(Path(sys.executable).with_name("ray"))
-    try:
-        subprocess.run(
-            [ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
-             "--dashboard-host=127.0.0.1", "--include-dashboard=false",
-             "--disable-usage-stats", "--num-cpus=2", f"--temp-dir={temp}"],
-            cwd=REPO, env=env, check=True, capture_output=True, timeout=180,
-        )
-        yield f"127.0.0.1:{port}", env
-    finally:
-        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_ray_sweep_against_a_loopback_head(tmp_path, ray_head):

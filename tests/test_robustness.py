@@ -148,8 +148,9 @@ def readable_results(results: Path) -> list[Path]:
     return [p for p in results.rglob("*.parquet") if not p.name.startswith(".")]
 
 
-SLOW_RUN = ["method=numerical", "method.engine=naive", "model.hidden_size=4", "epochs=25",
+SLOW_RUN = ["method=numerical", "method.engine=naive", "model.hidden_size=4", "epochs=8",
             "batch_size=50"]
+"""About 4 s of training: long enough to be stopped 1.5 s in, short enough to resume twice."""
 
 
 @pytest.mark.slow
@@ -171,7 +172,7 @@ def test_interrupted_run_leaves_no_result_and_resume_completes(tmp_path, sig):
     _, err = done.communicate(timeout=300)
     assert done.returncode == 0, err
     runs = pd.read_parquet(results_dir / "runs")
-    assert len(runs) == 1 and runs["epochs_done"].iloc[0] == 25
+    assert len(runs) == 1 and runs["epochs_done"].iloc[0] == 8
 
 
 def test_numerical_settings_resume_too(tmp_path):
@@ -185,7 +186,7 @@ def test_numerical_settings_resume_too(tmp_path):
 def test_interrupted_sweep_keeps_finished_runs_and_resumes(tmp_path, sig):
     results_dir = tmp_path / "results"
     sweep = ["--multirun", "method=numerical", "method.engine=naive", "model.hidden_size=4",
-             "epochs=12", "batch_size=40", "seed=range(0,6)", "hydra.launcher.n_jobs=2"]
+             "epochs=6", "batch_size=40", "seed=range(0,6)", "hydra.launcher.n_jobs=2"]
     proc = run_cli(*sweep, results=results_dir)
     deadline = time.monotonic() + 120
     while len(readable_results(results_dir)) < 2 and time.monotonic() < deadline:
