@@ -31,14 +31,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlpbench.errors import ResultsError
 from mlpbench.results.schemas import CURVES_SCHEMA, LATER_COLUMNS, RUNS_SCHEMA
+
+if TYPE_CHECKING:  # pandas is imported where a frame is made: a run that only writes starts
+    import pandas as pd  # without it (a third of its start-up)
 
 
 def run_id_for(config: dict[str, Any]) -> str:
@@ -226,6 +228,8 @@ def read_results(
 
 def incomplete_reason(curve_rows: int, epochs_done: int | None) -> str:
     """Why a runs row is not a committed run: its curves do not match it."""
+    import pandas as pd
+
     done = 0 if epochs_done is None or pd.isna(epochs_done) else int(epochs_done)
     return (f"run left out: its curves hold {curve_rows} rows for {done} epochs done "
             "(missing, unreadable or cut short)")

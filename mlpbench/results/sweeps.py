@@ -11,13 +11,16 @@ resume and the debris handling look only inside those two, so a record is never 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlpbench.errors import WriteError
 from mlpbench.results.schemas import SWEEPS_SCHEMA
+
+if TYPE_CHECKING:
+    import pandas as pd
 from mlpbench.results.store import read_measurements, write_atomic
 
 SWEEPS = "sweeps"
