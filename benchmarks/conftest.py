@@ -1,23 +1,22 @@
-"""Benchmark fixtures: real MNIST batches, the seed's network, and a registry of medians.
+"""Benchmark fixtures: real MNIST batches, the seed's network, and the side-by-side timer.
 
-Speed targets are ratios measured side by side in one session: each timing test records its
-median under a name in ``MEDIANS``, and the ratio tests at the end of a file compare them.
-Absolute times on a shared 2-core machine vary by 10-50%; ratios of times taken minutes apart
-in the same process vary much less.
+Each timing test records its median for the record (``MEDIANS``, and pytest-benchmark's JSON).
+Speed targets are asserted on ratios whose two sides are timed together, in one measurement
+(``interleaved``), in ``make bench`` and the CI check alike.
 
-The CI check (``test_check.py``) must also hold while other processes keep every core busy,
-which inflates the two sides of a ratio unequally when they are timed minutes apart or use
-different numbers of threads: a numba ``prange`` loop on two threads waits for its slower
-thread, which a busy core slows by half, while one-threaded BLAS only shares its core. Nor is
-the fastest wall-clock repeat enough: a busy core takes the CPU away every few milliseconds, so
-a repeat of 2 ms often runs undisturbed while one of 6 ms (ES, the incremental engine) almost
-never does, and ratios of a long step to a short one still grew by half. So the check times
-both sides of every ratio with ``interleaved``: on one thread each (numba and BLAS), in CPU
-time of the process (what the step computed, not how long it waited for a core), one repeat of
-each side in turn (A, B, A, B, ...) so that both see the same contention (a busy core still
-evicts caches), and the minimum over the repeats of each side, the sample contention inflated
-least. The 1-minute load average before and after and the threads used go into the saved JSON
-(``timing_conditions``) beside the ratios.
+Those ratios must hold while other processes keep every core busy, which inflates the two sides
+of a ratio unequally when they are timed minutes apart or use different numbers of threads: a
+numba ``prange`` loop on two threads waits for its slower thread, which a busy core slows by
+half, while one-threaded BLAS only shares its core. Nor is the fastest wall-clock repeat enough:
+a busy core takes the CPU away every few milliseconds, so a repeat of 2 ms often runs
+undisturbed while one of 6 ms (ES, the incremental engine) almost never does, and ratios of a
+long step to a short one still grew by half. So the check times both sides of every ratio with
+``interleaved``: on one thread each (numba and BLAS), in CPU time of the process (what the step
+computed, not how long it waited for a core), one repeat of each side in turn (A, B, A, B, ...)
+so that both see the same contention (a busy core still evicts caches), and the minimum over the
+repeats of each side, the sample contention inflated least. ``make bench`` asserts its targets
+on the same measurement, on the full problems. The 1-minute load average before and after and
+the threads used go into the saved JSON (``timing_conditions``) beside the ratios.
 """
 
 from __future__ import annotations
@@ -119,6 +118,17 @@ def interleaved(sides: dict[str, Callable[[], object]], rounds: int, label: str,
     return best
 
 
+def measure(benchmark, sides: dict[str, Callable[[], object]], rounds: int, label: str,
+            warmup: int = 1) -> dict[str, float]:
+    """``interleaved`` as one benchmark entry (the time of the whole measurement), with each
+    side's least CPU time and the timing conditions in its ``extra_info``."""
+    best = benchmark.pedantic(interleaved, args=(sides, rounds, label),
+                              kwargs={"warmup": warmup}, rounds=1, iterations=1)
+    benchmark.extra_info.update({f"{name} CPU s/step": value for name, value in best.items()})
+    benchmark.extra_info.update(CONDITIONS[label])
+    return best
+
+
 def real_batch(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``size`` real digits from the embedded subset, scaled and one-hot as in training."""
     return fixed_batch(load_dataset("mnist_subset"), size, seed)
@@ -135,21 +145,6 @@ def record(name: str, benchmark) -> float:
         pytest.skip("benchmarks disabled")
     MEDIANS[name] = benchmark.stats.stats.median
     return MEDIANS[name]
-
-
-def ratio(numerator: str, denominator: str) -> float:
-    """Fastest median of the names starting with ``numerator`` over that of ``denominator``.
-
-    Backprop is timed both with BLAS on all cores and on one; the faster counts, so a ratio
-    to backprop never flatters the numerical engines.
-    """
-    def best(prefix: str) -> float:
-        found = [value for name, value in MEDIANS.items() if name.startswith(prefix)]
-        if not found:
-            pytest.skip(f"needs {prefix} measured in this session")
-        return min(found)
-
-    return best(numerator) / best(denominator)
 
 
 @pytest.fixture
@@ -181,24 +176,3 @@ def time_naive(benchmark, name: str, params, x, t, rounds: int):
                                 rounds=rounds, iterations=1)
     record(name, benchmark)
     return result
-
-
-def complex_step_ratio(prefix: str, label: str) -> float:
-    """The complex step's incremental step time over the central one's; recorded like the
-    other ratios."""
-    value = ratio(f"{prefix}complex_step", f"{prefix}incremental")
-    RATIOS.setdefault(label, {})["complex_step_over_central"] = value
-    print(f"\n[{label}] complex step / central (incremental engine): {value:.2f}x")
-    return value
-
-
-def speed_ratios(prefix: str, label: str) -> tuple[float, float]:
-    """(incremental speedup over naive, incremental / backprop) for names under ``prefix``;
-    printed, and written into the pytest-benchmark JSON under "speed_ratios"."""
-    speedup = ratio(f"{prefix}naive", f"{prefix}incremental")
-    vs_backprop = ratio(f"{prefix}incremental", f"{prefix}backprop")
-    RATIOS.setdefault(label, {}).update({"incremental_speedup_over_naive": speedup,
-                                         "incremental_over_backprop": vs_backprop})
-    print(f"\n[{label}] incremental vs naive: {speedup:,.0f}x faster; "
-          f"incremental / backprop: {vs_backprop:.1f}x")
-    return speedup, vs_backprop
