@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
@@ -37,10 +38,38 @@ def small_params() -> dict[str, np.ndarray]:
     return init_network(6, np.random.default_rng(0))
 
 
+@pytest.fixture(scope="session")
+def sweep_dry_run(tmp_path_factory):
+    """``--multirun +sweep=<sweep> hydra.sweeper.dry_run=true`` and the results folder it was
+    given, once per sweep and process: the expansion test and the memory test read the same
+    output (both carry ``xdist_group("sweep_dry_runs")``, so a parallel session runs each
+    sweep's dry run once)."""
+    @functools.cache
+    def dry_run(sweep: str) -> tuple[subprocess.CompletedProcess, Path]:
+        results_dir = tmp_path_factory.mktemp(f"dry-{sweep}")
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlpbench", "--multirun", f"+sweep={sweep}",
+             f"results_dir={results_dir}", "hydra.sweeper.dry_run=true"],
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "PYTHONPATH": str(REPO)})
+        return proc, results_dir
+
+    return dry_run
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the Ray head run in one process of a parallel session (``make test`` runs
+    pytest-xdist with ``--dist loadgroup``): a head is per process, and the ``ray stop
+    --force`` of one process's teardown would stop every head on the machine."""
+    for item in items:
+        if "ray_head" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("ray"))
 
 
 @pytest.fixture(scope="session")

@@ -195,13 +195,10 @@ FITS = 4 * 2**30
 """Every reference job must fit a small machine's free memory, whatever this one has."""
 
 
+@pytest.mark.xdist_group("sweep_dry_runs")
 @pytest.mark.parametrize("sweep", SWEEP_FILES)
-def test_every_reference_sweep_job_fits_the_estimate(sweep, tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlpbench", "--multirun", f"+sweep={sweep}",
-         f"results_dir={tmp_path}", "hydra.sweeper.dry_run=true"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+def test_every_reference_sweep_job_fits_the_estimate(sweep, sweep_dry_run):
+    proc, _ = sweep_dry_run(sweep)
     assert proc.returncode == 0, proc.stderr
     jobs = {tuple(w for w in line.split() if not w.startswith("seed="))
             for line in proc.stdout.splitlines() if "+sweep=" in line}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -127,19 +125,16 @@ def test_every_sweep_file_is_counted():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("sweep_dry_runs")
 @pytest.mark.parametrize("sweep", SWEEPS)
-def test_sweep_expands_to_checked_jobs(sweep, tmp_path):
+def test_sweep_expands_to_checked_jobs(sweep, sweep_dry_run):
     """The grids sweeper's dry run: every job composed and range-checked, none launched."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlpbench", "--multirun", f"+sweep={sweep}",
-         f"results_dir={tmp_path}", "hydra.sweeper.dry_run=true"],
-        cwd=CONF.parent, capture_output=True, text=True, timeout=120,
-    )
+    proc, results_dir = sweep_dry_run(sweep)
     assert proc.returncode == 0, proc.stderr
     jobs = [line for line in proc.stdout.splitlines() if f"+sweep={sweep}" in line]
     assert len(jobs) == len(set(jobs)) == EXPECTED_JOBS[sweep]
     assert proc.stdout.splitlines()[-1] == f"{len(jobs)} jobs (dry run: nothing launched)"
-    assert not any(tmp_path.iterdir())
+    assert not any(results_dir.iterdir())
 
 
 def test_seed_table_pairs_methods_over_the_same_seeds():

@@ -25,7 +25,7 @@ from tests.run_settings import run_settings
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["dataset=mnist_subset", "model.hidden_size=4", "batch_size=40", "progress=false"]
-SLOW = [*TINY, "method=numerical", "method.engine=naive", "epochs=6"]  # about 1.5 s a run
+SLOW = [*TINY, "method=numerical", "method.engine=naive", "epochs=3"]  # about 2 s a run
 
 
 def settings(results_dir: Path, **changes) -> RunConfig:
@@ -295,8 +295,9 @@ def test_two_copies_of_a_sixteen_run_sweep_compute_sixteen_runs(tmp_path):
 @pytest.mark.slow
 def test_a_copy_killed_mid_run_leaves_its_claimed_run_to_the_other(tmp_path):
     out = tmp_path / "results"
-    sweep = ["--multirun", f"results_dir={out}", *SLOW, "seed=0,1,2,3",
-             "hydra.launcher.n_jobs=2"]
+    # runs long enough to be under way when the second copy has started (a few seconds)
+    sweep = ["--multirun", f"results_dir={out}", *TINY, "method=numerical",
+             "method.engine=naive", "epochs=8", "seed=0,1,2,3", "hydra.launcher.n_jobs=2"]
     doomed = start(*sweep, log=tmp_path / "doomed", new_session=True)
     wait_for(lambda: owners(out))
     survivor = start(*sweep, log=tmp_path / "survivor")
