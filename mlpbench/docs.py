@@ -248,8 +248,12 @@ def benchmark_table(ref: Reference) -> str:
     if "peak_rss_mb" in peak:
         lines.append(f"- the 100-epoch numerical run's peak memory: {peak['peak_rss_mb']:.0f} MB")
     cpu = bench["machine_info"]["cpu"]
+    loads = [value for conditions in bench.get("timing_conditions", {}).values()
+             for key, value in conditions.items() if key.startswith("load_1min")]
+    load = (f", 1-minute load average {min(loads):.1f} to {max(loads):.1f} around the ratios"
+            if loads else "")
     lines += ["", f"*One `make bench` on {cpu.get('brand_raw')} ({cpu.get('count')} CPUs), "
-              f"revision {bench['commit_info']['id'][:12]}, {bench['datetime'][:10]}: "
+              f"revision {bench['commit_info']['id'][:12]}, {bench['datetime'][:10]}{load}: "
               f"[JSON](../{_relative(ref.benchmark_file())}).*"]
     return "\n".join(lines) + "\n"
 
