@@ -7,9 +7,15 @@ targets asserted on ratios whose sides are timed together, interleaved, in CPU t
 
 - 784-50-10, a batch of 100 (the seed's problem): the forward gradient with one direction
   (forward mode, directions from the noise table) at most 1.5x backprop and 2.5 forward passes;
-  SPSA with one Rademacher direction at most 2.6 forward passes; ES with 10 pairs at most 24;
+  SPSA with one Rademacher direction at most 2.8 forward passes; ES with 10 pairs at most 24;
 - 784-1024-1024-10 ReLU, a batch of 64 (Baydin et al. 2022's MNIST network): the forward
   gradient at most 1.2x backprop. Baydin et al. report R_f / R_b = 0.59 there.
+
+SPSA's limit was 2.6 while the targets were asserted on medians of wall time taken apart. The
+least CPU time of interleaved samples favours the forward pass a little more than SPSA's step
+(a forward pass repeated on one batch keeps its operands in cache; SPSA writes a fresh direction
+each call), and the unchanged step measured at 2.6 give or take a few hundredths, so the limit
+is 2.8: still well under three passes, which a second draw or product per step would exceed.
 
 The incremental finite-difference engine's target against backprop is in
 ``test_seed_problem.py``. Forward gradients with fresh NumPy Gaussians and through the complex
@@ -45,7 +51,7 @@ ON_BAYDIN = ("forward_gradient", "forward_gradient fresh noise")
 
 TARGETS = {  # (numerator, denominator, at most)
     "784-50-10": [("forward_gradient", "backprop", 1.5), ("forward_gradient", "forward", 2.5),
-                  ("spsa", "forward", 2.6), ("es 10 pairs", "forward", 24.0)],
+                  ("spsa", "forward", 2.8), ("es 10 pairs", "forward", 24.0)],
     "784-1024-1024-10": [("forward_gradient", "backprop", 1.2)],
 }
 
