@@ -121,9 +121,22 @@ def available_bytes() -> int:
         return 2**63 - 1  # unknown: assume enough, as the run would without this check
 
 
-def _gib(n: int) -> str:
+def _gib(n: int, decimals: int | None = None) -> str:
     value = n / GIB
-    return f"{value:,.0f} GiB" if value >= 10 else f"{value:.1f} GiB"
+    if decimals is None:
+        decimals = 0 if value >= 10 else 1
+    return f"{value:,.{decimals}f} GiB"
+
+
+def _gib_pair(need: int, have: int) -> tuple[str, str]:
+    """``need`` and ``have`` in GiB with as many decimals as it takes to tell them apart (up to
+    three): "needs about 20 GiB, 20 GiB available" reads as no reason to refuse."""
+    shown = _gib(need), _gib(have)
+    for decimals in (1, 2, 3):
+        if shown[0] != shown[1]:
+            break
+        shown = _gib(need, decimals), _gib(have, decimals)
+    return shown
 
 
 def check(settings: Any, available: int | None = None) -> None:
@@ -146,8 +159,9 @@ def check(settings: Any, available: int | None = None) -> None:
     if need > have:
         keys = max(found, key=lambda t: t.bytes).keys
         network = "-".join(map(str, sizes))
+        need_shown, have_shown = _gib_pair(need, have)
         raise ConfigError(
-            f"{', '.join(keys)}: the run needs about {_gib(need)} of memory, {_gib(have)} "
+            f"{', '.join(keys)}: the run needs about {need_shown} of memory, {have_shown} "
             f"available ({network} network, {params:,} parameters, batch {settings.batch_size}, "
             f"{settings.dtype})")
 
@@ -170,6 +184,7 @@ def check_at_once(runs: Sequence[Any], at_once: int, key: str,
     need = sum(peaks)
     have = available_bytes() if available is None else available
     if need > have:
+        need_shown, have_shown = _gib_pair(need, have)
         raise ConfigError(
-            f"{key}: {len(peaks)} runs at once need about {_gib(need)} of memory, {_gib(have)} "
+            f"{key}: {len(peaks)} runs at once need about {need_shown} of memory, {have_shown} "
             f"available (the largest alone about {_gib(peaks[0])}); run fewer at once")
