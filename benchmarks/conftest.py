@@ -176,3 +176,69 @@ def time_naive(benchmark, name: str, params, x, t, rounds: int):
                                 rounds=rounds, iterations=1)
     record(name, benchmark)
     return result
+
+
+# ------------------------------------------------- the ratios make bench and bench-check assert
+
+
+def central_step(params, x, t) -> object:
+    """One incremental-engine step of central differences, the engine's default."""
+    return incremental_gradient(params, x, t, h=1e-4, scheme="central", log_eps=1e-7)
+
+
+def engine_ratios(benchmark, params, x, t, rounds: int, label: str) -> tuple[float, float]:
+    """(incremental / backprop, complex step / central) on one problem, the three timed
+    together; recorded under ``label`` in ``RATIOS`` and the benchmark's ``extra_info``."""
+    warm_up()
+    best = measure(benchmark, {
+        "backprop": lambda: backprop.gradient(params, x, t, 1e-7),
+        "incremental": lambda: central_step(params, x, t),
+        "complex_step": lambda: incremental_gradient(params, x, t, h=1e-20,
+                                                     scheme="complex_step", log_eps=1e-7),
+    }, rounds, label)
+    vs_backprop = best["incremental"] / best["backprop"]
+    complex_step = best["complex_step"] / best["incremental"]
+    RATIOS.setdefault(label, {}).update({"incremental_over_backprop": vs_backprop,
+                                         "complex_step_over_central": complex_step})
+    benchmark.extra_info.update(RATIOS[label])
+    print(f"\n[{label}] incremental / backprop: {vs_backprop:.1f}x; "
+          f"complex step / central: {complex_step:.2f}x")
+    return vs_backprop, complex_step
+
+
+def naive_speedup(benchmark, params, x, t, rounds: int, label: str) -> float:
+    """How many times faster the incremental engine's step is than the naive loop's, whole
+    steps of both timed together; recorded under ``label``."""
+    warm_up()
+    best = measure(benchmark, {
+        "naive": lambda: numerical.naive_gradient(params, x, t, h=1e-4, scheme="central",
+                                                  log_eps=1e-7),
+        "incremental": lambda: central_step(params, x, t),
+    }, rounds, f"{label}, naive", warmup=0)
+    speedup = best["naive"] / best["incremental"]
+    RATIOS.setdefault(label, {})["incremental_speedup_over_naive"] = speedup
+    benchmark.extra_info["incremental_speedup_over_naive"] = speedup
+    print(f"\n[{label}] incremental vs naive: {speedup:,.0f}x faster")
+    return speedup
+
+
+def sampled_naive_speedup(benchmark, params, x, t, entries: np.ndarray, rounds: int,
+                          label: str) -> float:
+    """The any-depth engine's step against the naive loop timed on the sampled ``entries`` and
+    scaled to all parameters (``scaling_study``), one thread each, timed together; recorded
+    under ``label`` as ``incremental_vs_naive_per_core``."""
+    from mlpbench.model import param_count
+    from mlpbench.studies import scaling_study
+
+    best = measure(benchmark, {
+        "incremental": lambda: numerical.gradient(params, x, t, h=1e-4, scheme="central",
+                                                  log_eps=1e-7, engine="incremental"),
+        "naive sample": scaling_study.naive_sample_step(params, x, t, entries),
+    }, rounds, label)
+    naive = best["naive sample"] * param_count(params) / len(entries)
+    speedup = naive / best["incremental"]
+    RATIOS.setdefault(label, {})["incremental_vs_naive_per_core"] = speedup
+    benchmark.extra_info.update(RATIOS[label])
+    print(f"\n[{label}] incremental {best['incremental']:.3f} CPU s per step, naive "
+          f"{naive:.1f} (from {len(entries)} sampled entries): {speedup:.0f}x per core")
+    return speedup

@@ -24,10 +24,19 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from benchmarks.conftest import RATIOS, measure, real_batch, seed_network
-from mlpbench.methods import backprop, es, forward_gradient, numerical, spsa
-from mlpbench.methods.incremental.driver import incremental_gradient, warm_up
-from mlpbench.model import init_network, loss, param_count
+from benchmarks.conftest import (
+    RATIOS,
+    central_step,
+    engine_ratios,
+    measure,
+    naive_speedup,
+    real_batch,
+    sampled_naive_speedup,
+    seed_network,
+)
+from mlpbench.methods import backprop, es, forward_gradient, spsa
+from mlpbench.methods.incremental.driver import warm_up
+from mlpbench.model import init_network, loss
 from mlpbench.studies import scaling_study
 
 X, T = real_batch(50, seed=1)
@@ -60,43 +69,16 @@ def slowed(call: Callable[[], object], factor: int) -> Callable[[], object]:
     return slow
 
 
-def central(params: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray) -> object:
-    return incremental_gradient(params, x, t, h=1e-4, scheme="central", log_eps=1e-7)
-
-
 def test_check_ratios(benchmark):
     """784-16-10: the incremental engine against backprop, the complex step against central."""
-    warm_up()
-    best = measure(benchmark, {
-        "backprop": lambda: backprop.gradient(PARAMS, X, T, 1e-7),
-        "incremental": lambda: central(PARAMS, X, T),
-        "complex_step": lambda: incremental_gradient(PARAMS, X, T, h=1e-20,
-                                                     scheme="complex_step", log_eps=1e-7),
-    }, ROUNDS, REDUCED)
-    vs_backprop = best["incremental"] / best["backprop"]
-    complex_step = best["complex_step"] / best["incremental"]
-    RATIOS.setdefault(REDUCED, {}).update({"incremental_over_backprop": vs_backprop,
-                                           "complex_step_over_central": complex_step})
-    benchmark.extra_info.update(RATIOS[REDUCED])
-    print(f"\n[{REDUCED}] incremental / backprop: {vs_backprop:.1f}x; "
-          f"complex step / central: {complex_step:.2f}x")
+    vs_backprop, complex_step = engine_ratios(benchmark, PARAMS, X, T, ROUNDS, REDUCED)
     assert vs_backprop <= MAX_RATIO_TO_BACKPROP
     assert complex_step <= MAX_COMPLEX_STEP_OVER_CENTRAL
 
 
 def test_check_speedup_over_naive(benchmark):
     """784-16-10: the incremental engine against the seed's naive loop, a few whole steps."""
-    warm_up()
-    label = f"{REDUCED}, naive"
-    best = measure(benchmark, {
-        "naive": lambda: numerical.naive_gradient(PARAMS, X, T, h=1e-4, scheme="central",
-                                                  log_eps=1e-7),
-        "incremental": lambda: central(PARAMS, X, T),
-    }, SLOW_ROUNDS, label, warmup=0)
-    speedup = best["naive"] / best["incremental"]
-    RATIOS.setdefault(REDUCED, {})["incremental_speedup_over_naive"] = speedup
-    benchmark.extra_info["incremental_speedup_over_naive"] = speedup
-    print(f"\n[{REDUCED}] incremental vs naive: {speedup:,.0f}x faster")
+    speedup = naive_speedup(benchmark, PARAMS, X, T, SLOW_ROUNDS, REDUCED)
     assert speedup >= MIN_SPEEDUP_OVER_NAIVE
 
 
@@ -109,17 +91,8 @@ def test_check_deep_ratio(benchmark):
     timed on 200 sampled entries and scaled to all parameters."""
     params = deep_network(DEEP_WIDTHS)
     entries = scaling_study.sample_entries(params, 200, np.random.default_rng(1))
-    label = "reduced 784-16-16-10, batch 50"
-    best = measure(benchmark, {
-        "incremental": lambda: numerical.gradient(params, X, T, h=1e-4, scheme="central",
-                                                  log_eps=1e-7, engine="incremental"),
-        "naive sample": scaling_study.naive_sample_step(params, X, T, entries),
-    }, SLOW_ROUNDS, label)
-    naive = best["naive sample"] * param_count(params) / len(entries)
-    speedup = naive / best["incremental"]
-    RATIOS[label] = {"incremental_vs_naive": speedup}
-    benchmark.extra_info["incremental_vs_naive"] = speedup
-    print(f"\n784-16-16-10, batch 50: incremental {speedup:.0f}x the naive loop")
+    speedup = sampled_naive_speedup(benchmark, params, X, T, entries, SLOW_ROUNDS,
+                                    "reduced 784-16-16-10, batch 50")
     assert speedup >= MIN_DEEP_SPEEDUP_OVER_NAIVE
 
 
@@ -147,7 +120,7 @@ def cost_sides(slow: str | None = None, factor: int = 3) -> dict[str, Callable[[
     sides: dict[str, Callable[[], object]] = {
         "forward": lambda: loss(SEED_PARAMS, SEED_X, SEED_T, 1e-7),
         "backprop": lambda: backprop.gradient(SEED_PARAMS, SEED_X, SEED_T, 1e-7),
-        "incremental": lambda: central(SEED_PARAMS, SEED_X, SEED_T),
+        "incremental": lambda: central_step(SEED_PARAMS, SEED_X, SEED_T),
     }
     for name, (method, cfg) in COSTED.items():
         estimate = method.make_estimator(cfg, method.default_h(cfg), 1e-7,

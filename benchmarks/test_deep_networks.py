@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.conftest import MEDIANS, RATIOS, measure, real_batch, record
+from benchmarks.conftest import MEDIANS, RATIOS, real_batch, record, sampled_naive_speedup
 from mlpbench.methods import numerical
 from mlpbench.model import init_network, param_count
 from mlpbench.studies import scaling_study
@@ -53,33 +53,12 @@ def test_deep_incremental_step(benchmark, name, one_blas_thread):
 def test_deep_naive_step_sampled(benchmark, name, one_blas_thread):
     params = network(NETWORKS[name])
     entries = scaling_study.sample_entries(params, SAMPLED_ENTRIES, np.random.default_rng(1))
-    step = scaling_study.naive_sample_step(params, X, T, entries)
-    benchmark.pedantic(step, rounds=3, warmup_rounds=0)
-    record(f"deep naive sample {name}", benchmark)
-
-
-@pytest.mark.parametrize("name", NETWORKS)
-def test_deep_targets(benchmark, name):
-    """At least 40x the naive loop per step on one core, the two timed together
-    (``conftest.interleaved``: one thread each, alternated, least CPU time), so that a busy
-    machine does not flip it."""
-    params = network(NETWORKS[name])
-    entries = scaling_study.sample_entries(params, SAMPLED_ENTRIES, np.random.default_rng(1))
     label = f"deep {name}, batch 100"
-    best = measure(benchmark, {
-        "incremental": lambda: numerical.gradient(params, X, T, h=1e-4, scheme="central",
-                                                  log_eps=1e-7, engine="incremental"),
-        "naive sample": scaling_study.naive_sample_step(params, X, T, entries),
-    }, TARGET_ROUNDS, label)
-    naive = best["naive sample"] * param_count(params) / len(entries)
-    speedup = naive / best["incremental"]
-    RATIOS[label] = {"incremental_vs_naive_per_core": speedup}
+    speedup = sampled_naive_speedup(benchmark, params, X, T, entries, TARGET_ROUNDS, label)
     recorded = (MEDIANS.get(f"deep incremental {name}"), MEDIANS.get(f"deep naive sample {name}"))
     if None not in recorded:
         incremental, naive_sample = recorded
         RATIOS[label]["incremental_vs_naive_all_threads"] = (
             naive_sample * param_count(params) / len(entries) / incremental)
-    benchmark.extra_info.update(RATIOS[label])
-    print(f"\n{name}: incremental {best['incremental']:.3f} CPU s per step, naive "
-          f"{naive:.1f} (from {SAMPLED_ENTRIES} sampled entries): {speedup:.0f}x per core")
+        benchmark.extra_info.update(RATIOS[label])
     assert speedup >= MIN_SPEEDUP_PER_CORE

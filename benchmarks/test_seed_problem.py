@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 
 from benchmarks.conftest import (
-    RATIOS,
-    measure,
+    engine_ratios,
+    naive_speedup,
     real_batch,
     record,
     seed_network,
@@ -34,8 +34,7 @@ from benchmarks.conftest import (
     time_incremental,
     time_naive,
 )
-from mlpbench.methods import backprop, numerical
-from mlpbench.methods.incremental.driver import incremental_gradient, warm_up
+from mlpbench.methods import numerical
 from mlpbench.model import PARAM_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,21 +123,7 @@ def test_targets(benchmark):
     """Incremental at most 12x backprop, the complex step at most 3x a central step: both sides
     of each ratio timed together (``conftest.interleaved``: one thread each, alternated, least
     CPU time), so that a busy machine inflates both alike rather than flipping the ratio."""
-    warm_up()
-    best = measure(benchmark, {
-        "backprop": lambda: backprop.gradient(PARAMS, X, T, 1e-7),
-        "incremental": lambda: incremental_gradient(PARAMS, X, T, h=1e-4, scheme="central",
-                                                    log_eps=1e-7),
-        "complex_step": lambda: incremental_gradient(PARAMS, X, T, h=1e-20,
-                                                     scheme="complex_step", log_eps=1e-7),
-    }, ROUNDS, TARGETS)
-    vs_backprop = best["incremental"] / best["backprop"]
-    complex_step = best["complex_step"] / best["incremental"]
-    RATIOS.setdefault(TARGETS, {}).update({"incremental_over_backprop": vs_backprop,
-                                           "complex_step_over_central": complex_step})
-    benchmark.extra_info.update(RATIOS[TARGETS])
-    print(f"\n[{TARGETS}] incremental / backprop: {vs_backprop:.1f}x; "
-          f"complex step / central: {complex_step:.2f}x")
+    vs_backprop, complex_step = engine_ratios(benchmark, PARAMS, X, T, ROUNDS, TARGETS)
     assert vs_backprop <= 12
     assert complex_step <= 3
 
@@ -146,16 +131,5 @@ def test_targets(benchmark):
 def test_target_speedup_over_naive(benchmark):
     """The incremental engine at least 1000x faster than the naive loop, whole steps of both
     timed together as above."""
-    warm_up()
-    label = f"{TARGETS}, naive"
-    best = measure(benchmark, {
-        "naive": lambda: numerical.naive_gradient(PARAMS, X, T, h=1e-4, scheme="central",
-                                                  log_eps=1e-7),
-        "incremental": lambda: incremental_gradient(PARAMS, X, T, h=1e-4, scheme="central",
-                                                    log_eps=1e-7),
-    }, NAIVE_ROUNDS, label, warmup=0)
-    speedup = best["naive"] / best["incremental"]
-    RATIOS.setdefault(TARGETS, {})["incremental_speedup_over_naive"] = speedup
-    benchmark.extra_info["incremental_speedup_over_naive"] = speedup
-    print(f"\n[{TARGETS}] incremental vs naive: {speedup:,.0f}x faster")
+    speedup = naive_speedup(benchmark, PARAMS, X, T, NAIVE_ROUNDS, TARGETS)
     assert speedup >= 1000
