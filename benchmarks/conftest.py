@@ -35,7 +35,8 @@ from threadpoolctl import threadpool_limits
 from mlpbench.data import fixed_batch, load_dataset
 from mlpbench.methods import backprop, numerical
 from mlpbench.methods.incremental.driver import incremental_gradient, warm_up
-from mlpbench.model import init_network
+from mlpbench.model import init_network, param_count
+from mlpbench.studies import scaling_study
 
 MEDIANS: dict[str, float] = {}
 RATIOS: dict[str, dict[str, float]] = {}
@@ -227,9 +228,6 @@ def sampled_naive_speedup(benchmark, params, x, t, entries: np.ndarray, rounds: 
     """The any-depth engine's step against the naive loop timed on the sampled ``entries`` and
     scaled to all parameters (``scaling_study``), one thread each, timed together; recorded
     under ``label`` as ``incremental_vs_naive_per_core``."""
-    from mlpbench.model import param_count
-    from mlpbench.studies import scaling_study
-
     best = measure(benchmark, {
         "incremental": lambda: numerical.gradient(params, x, t, h=1e-4, scheme="central",
                                                   log_eps=1e-7, engine="incremental"),
