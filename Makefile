@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SWEEP ?= seed_table
 RESULTS ?= results/$(SWEEP)
 
-.PHONY: install install-ray sweep gradcheck reference report docs test bench bench-check bench-check-busy bench-scaling lint clean
+.PHONY: install install-ray sweep compare gradcheck reference report docs test bench bench-check bench-check-busy bench-scaling lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,12 +30,30 @@ sweep: $(STAMP)  ## run conf/sweep/$(SWEEP).yaml on all local cores into $(RESUL
 	$(BIN)/python -m mlpbench --multirun +sweep=$(SWEEP) results_dir=$(RESULTS)
 	$(BIN)/python -m mlpbench.report --results-dir $(RESULTS)
 
+# make compare: your methods at equal budget, each tuned on validation (conf/sweep/compare.yaml).
+METHODS ?= backprop,spsa,forward_gradient
+OPTIMIZERS ?= sgd,adam
+GRID ?= 1e-4,3e-4,1e-3,3e-3,0.01,0.03,0.1,0.3,1
+BUDGET_SECONDS ?= 1.0
+BUDGET_PASSES ?= 2000
+TARGETS ?= [0.8,0.9]
+COMPARE_ARGS ?=
+COMPARE_RESULTS ?= results/compare
+
+compare: $(STAMP)  ## METHODS x OPTIMIZERS tuned over GRID on validation, then at equal budget -> $(COMPARE_RESULTS)
+	$(BIN)/python -m mlpbench --multirun +sweep=compare \
+		'hydra.sweeper.grids=[{method:"$(METHODS)",optimizer:"$(OPTIMIZERS)",lr:"$(GRID)"}]' \
+		hydra.sweeper.tune.budget_seconds=$(BUDGET_SECONDS) \
+		hydra.sweeper.tune.budget_forward_passes=$(BUDGET_PASSES) \
+		'hydra.sweeper.tune.targets=$(TARGETS)' results_dir=$(COMPARE_RESULTS) $(COMPARE_ARGS)
+	$(BIN)/python -m mlpbench.report --results-dir $(COMPARE_RESULTS)
+
 gradcheck: $(STAMP)  ## gradient error against h per scheme and dtype -> $(RESULTS)/gradcheck
 	$(BIN)/python -m mlpbench.gradcheck --out $(RESULTS)/gradcheck
 
 REFERENCE ?= results/reference
 
-reference: $(STAMP)  ## the reference results: seed_table (+ scaling, depth), h_scan (+ gradcheck), estimators, dlfs, baydin2022, benchmarks; then the docs' numbers
+reference: $(STAMP)  ## the reference results: seed_table (+ scaling, depth), h_scan (+ gradcheck), estimators, dlfs, baydin2022, tuned, fg_tuned, benchmarks; then the docs' numbers
 	$(MAKE) sweep SWEEP=seed_table RESULTS=$(REFERENCE)/seed_table
 	$(MAKE) bench-scaling RESULTS=$(REFERENCE)/seed_table
 	$(MAKE) report RESULTS=$(REFERENCE)/seed_table
@@ -45,6 +63,8 @@ reference: $(STAMP)  ## the reference results: seed_table (+ scaling, depth), h_
 	$(MAKE) sweep SWEEP=estimators RESULTS=$(REFERENCE)/estimators
 	$(MAKE) sweep SWEEP=dlfs RESULTS=$(REFERENCE)/dlfs
 	$(MAKE) sweep SWEEP=baydin2022 RESULTS=$(REFERENCE)/baydin2022
+	$(MAKE) sweep SWEEP=tuned RESULTS=$(REFERENCE)/tuned
+	$(MAKE) sweep SWEEP=fg_tuned RESULTS=$(REFERENCE)/fg_tuned
 	$(MAKE) bench BENCH_STORAGE=$(REFERENCE)/benchmarks
 	$(MAKE) docs
 

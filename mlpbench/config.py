@@ -21,7 +21,7 @@ import yaml
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from mlpbench import memory_estimate, methods, settings
+from mlpbench import memory_estimate, methods, optimizers, settings
 from mlpbench.data import DATASETS
 from mlpbench.errors import ConfigError
 from mlpbench.settings import INT64_MAX, DatasetConfig, ModelConfig, RunConfig, leaves
@@ -93,6 +93,8 @@ def register_configs() -> None:
     store.store(group="dataset", name="dataset_schema", node=writable_node(DatasetConfig))
     for name, method in methods.available().items():
         store.store(group="method", name=name, node=writable_node(method.Config))
+    for name, schema in optimizers.OPTIMIZERS.items():
+        store.store(group="optimizer", name=name, node=writable_node(schema))
 
 
 NAME_MAX = 255
@@ -109,7 +111,9 @@ def known_keys(method_config: type | None = None) -> list[str]:
     of ``method_config``, or of every method when it is None."""
     keys = [leaf.key for leaf in leaves() if leaf.key not in ("method", "dataset")]
     keys += [f"dataset.{f.name}" for f in fields(DatasetConfig) if f.name != "name"]
-    keys += ["method", "dataset"]
+    keys += ["method", "dataset", "optimizer"]
+    keys += list(dict.fromkeys(f"optimizer.{f.name}" for schema in optimizers.OPTIMIZERS.values()
+                               for f in fields(schema) if f.name != "name"))
     schemas = ([method_config] if method_config is not None
                else [m.Config for m in methods.available().values()])
     for schema in schemas:
@@ -130,6 +134,8 @@ def methods_with(key: str) -> list[str]:
 def unknown_key(key: str, method_config: type | None = None, method: str | None = None) -> str:
     """Name the unknown key and the nearest known ones; a key of other methods than the one
     chosen (``method``, or ``method_config``'s) names the methods that have it."""
+    if key.startswith("optimizer."):
+        return unknown_optimizer_key(key)
     method = method or getattr(method_config, "name", None)
     having = methods_with(key)
     if having and method not in having:
@@ -138,6 +144,20 @@ def unknown_key(key: str, method_config: type | None = None, method: str | None 
             return f"{key}: a key of {where} only, not of the method chosen ({KEYS_HINT})"
         return f"{key}: not a key of {method}; a key of {where} ({KEYS_HINT})"
     known = known_keys(method_config)
+    close = difflib.get_close_matches(key, known, n=3)
+    hint = f"did you mean {' or '.join(close)}?" if close else f"known keys: {', '.join(known)}"
+    return f"{key}: unknown key; {hint}"
+
+
+def unknown_optimizer_key(key: str) -> str:
+    """Name an optimizer key the chosen optimizer lacks, and the optimizers that have it."""
+    name = key.split(".", 1)[1]
+    having = [option for option, schema in optimizers.OPTIMIZERS.items()
+              if name != "name" and name in {f.name for f in fields(schema)}]
+    if having:
+        return (f"{key}: a key of optimizer={', optimizer='.join(having)} only, not of the "
+                f"optimizer chosen ({KEYS_HINT})")
+    known = [k for k in known_keys() if k.startswith("optimizer.")]
     close = difflib.get_close_matches(key, known, n=3)
     hint = f"did you mean {' or '.join(close)}?" if close else f"known keys: {', '.join(known)}"
     return f"{key}: unknown key; {hint}"
@@ -177,21 +197,25 @@ def check_method_keys(jobs: Sequence[Sequence[str]], default_method: str) -> Non
                               f"{', '.join(lacking)} (swept: {', '.join(swept)})")
 
 
-def check_no_extra_keys(cfg: DictConfig, method_config: type) -> None:
+def check_no_extra_keys(
+    cfg: DictConfig, method_config: type, optimizer_config: type | None = None
+) -> None:
     """Reject keys the schema does not have, however they got in.
 
     Hydra checks a plain ``key=value`` against the schema, but ``+key=value`` and ``++key=value``
     add keys to it; a misspelt ``+epoch=3`` would otherwise run silently with the default.
     """
     schemas = {"": RunConfig, "model.": ModelConfig, "dataset.": DatasetConfig,
-               "method.": method_config}
+               "method.": method_config, "optimizer.": optimizer_config}
     for prefix, schema in schemas.items():
         node = cfg if not prefix else cfg.get(prefix[:-1])
-        if not isinstance(node, DictConfig):
+        if not isinstance(node, DictConfig) or schema is None:
             continue
         allowed = {f.name for f in fields(schema)} | ({"hydra"} if not prefix else set())
         for key in node:
             if key not in allowed:
+                if prefix == "optimizer.":
+                    raise ConfigError(unknown_optimizer_key(f"optimizer.{key}"))
                 raise ConfigError(unknown_key(f"{prefix}{key}", method_config))
 
 
@@ -239,20 +263,36 @@ def _build(schema: type, node: DictConfig, **given: Any) -> Any:
     return schema(**values, **given)
 
 
+def optimizer_from(node: DictConfig | None) -> Any:
+    """The validated optimizer config of ``optimizer=NAME`` (None: plain SGD)."""
+    if node is None:
+        return None
+    schema = optimizers.OPTIMIZERS[node.name]
+    built = _build(schema, node)
+    optimizers.check(built)
+    return built
+
+
 def settings_from(cfg: DictConfig) -> RunConfig:
     """Check every range Hydra's types cannot express; return the validated, frozen settings
     with the method's defaults resolved (lr, h, fidelity_every) and absolute paths."""
     method = methods.get(cfg.method.name)
-    check_no_extra_keys(cfg, method.Config)
+    optimizer_name = OmegaConf.select(cfg, "optimizer.name", default=None)
+    _require(optimizer_name is None or optimizer_name in optimizers.OPTIMIZERS,
+             f"optimizer: unknown '{optimizer_name}'; allowed: "
+             f"{', '.join(optimizers.OPTIMIZERS)}")
+    check_no_extra_keys(cfg, method.Config, optimizers.OPTIMIZERS.get(optimizer_name))
     method_cfg = OmegaConf.to_object(cfg.method)
     if not isinstance(method_cfg, method.Config):
         method_cfg = method.Config(**method_cfg)
     method.check(method_cfg)
+    optimizer_cfg = optimizer_from(cfg.get("optimizer"))
     _require(cfg.dataset.name in DATASETS,
              f"dataset: unknown '{cfg.dataset.name}'; allowed: {', '.join(DATASETS)}")
-    run = _build(RunConfig, cfg, method=method_cfg,
+    run = _build(RunConfig, cfg, method=method_cfg, optimizer=optimizer_cfg,
                  dataset=_build(DatasetConfig, cfg.dataset), model=_build(ModelConfig, cfg.model))
     settings.check(run)
+    settings.check(run.dataset, prefix="dataset.")
     _require(run.epochs * run.steps_per_epoch <= INT64_MAX,
              f"epochs: epochs * steps_per_epoch must be at most {INT64_MAX} (2**63 - 1)")
     check_path("data_dir", run.data_dir)

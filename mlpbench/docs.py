@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlpbench import results
+from mlpbench import budget_docs, results
 from mlpbench.report import scaling_section
 from mlpbench.report.configs import curves_of
 from mlpbench.report.costs import cost_summary
@@ -266,22 +266,27 @@ def keys_table(ref: Reference) -> str:
     """Every key with its default and meaning, from the run schema and the methods' Configs
     (the declarations ``--help`` prints, formatted as it formats them), so the table cannot
     drift from the code."""
-    from mlpbench import methods
+    from mlpbench import methods, optimizers
     from mlpbench.help import field_default, format_value
     from mlpbench.settings import DatasetConfig, leaves
 
     datasets = sorted(p.stem for p in (ROOT / "conf" / "dataset").glob("*.yaml"))
     rows = [("`method`", "backprop", ", ".join(methods.available())),
-            ("`dataset`", "mnist", ", ".join(datasets))]
+            ("`dataset`", "mnist", ", ".join(datasets)),
+            ("`optimizer`", "sgd", ", ".join(optimizers.OPTIMIZERS))]
     rows += [(f"`dataset.{f.name}`", format_value(field_default(f)), f.metadata["help"])
              for f in dataclasses.fields(DatasetConfig) if f.name != "name"]
     rows += [(f"`{leaf.key}`", format_value(field_default(leaf.field)),
               leaf.field.metadata["help"])
-             for leaf in leaves() if leaf.key not in ("method", "dataset")]
+             for leaf in leaves() if leaf.key not in ("method", "dataset", "optimizer")]
     for name, method in methods.available().items():
         rows += [(f"`method.{f.name}`", format_value(field_default(f)),
                   f"{name}: {f.metadata.get('help', '')}")
                  for f in dataclasses.fields(method.Config) if f.name != "name"]
+    for name, schema in optimizers.OPTIMIZERS.items():
+        rows += [(f"`optimizer.{f.name}`", format_value(field_default(f)),
+                  f"{name}: {f.metadata.get('help', '')}")
+                 for f in dataclasses.fields(schema) if f.name != "name"]
     rows = [(key, default, text.replace("|", "\\|")) for key, default, text in rows]
     table = pd.DataFrame(rows, columns=["key", "default", "meaning"])
     return markdown(table, text_columns=3) + "\n"
@@ -289,6 +294,8 @@ def keys_table(ref: Reference) -> str:
 
 BLOCKS: dict[str, Callable[[Reference], str]] = {
     "keys": keys_table,
+    "equal-budget": budget_docs.equal_budget_text,
+    "fg-tuned": budget_docs.fg_tuned_text,
     "answer-table": answer_table,
     "seed-table": seed_table_text,
     "depth": depth_text,

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from mlpbench import methods
+from mlpbench import methods, optimizers
 from mlpbench.config import CONF_DIR, default_choice
 from mlpbench.settings import DatasetConfig, leaves
 
@@ -168,8 +168,22 @@ def run_section() -> list[str]:
     """The run schema's keys with their defaults and declared meanings."""
     rows = [(f"{leaf.key}={format_value(field_default(leaf.field))}",
              leaf.field.metadata["help"])
-            for leaf in leaves() if leaf.key not in ("method", "dataset")]
+            for leaf in leaves() if leaf.key not in ("method", "dataset", "optimizer")]
     return ["== Run keys: KEY=VALUE (the default shown) ==", *entries(rows)]
+
+
+def optimizer_section() -> list[str]:
+    """Every optimizer of ``mlpbench.optimizers``: its docstring's first line and its keys."""
+    default = default_choice("optimizer")
+    lines = [f"== Optimizers: optimizer=NAME (default {default}); options: "
+             "optimizer.KEY=VALUE =="]
+    for name, schema in optimizers.OPTIMIZERS.items():
+        doc = (schema.__doc__ or "").strip().splitlines()
+        lines += paragraph(f"{name}: {doc[0].strip() if doc else ''}")
+        rows = [(f"optimizer.{f.name}={format_value(field_default(f))}", f.metadata["help"])
+                for f in fields(schema) if "help" in f.metadata]
+        lines += entries(rows, indent=4)
+    return lines
 
 
 def dataset_section() -> list[str]:
@@ -184,6 +198,8 @@ def dataset_section() -> list[str]:
     rows.append(("dataset.download=BOOL",
                  f"{download.metadata['help']}; false: only what is already in data_dir or the "
                  f"cache (each dataset sets its own: {own})"))
+    rows += [(f"dataset.{f.name}={format_value(field_default(f))}", f.metadata["help"])
+             for f in fields(DatasetConfig) if f.name in ("validation", "validation_seed")]
     return [f"== Datasets: dataset=NAME (default {default}) ==", *entries(rows)]
 
 
@@ -231,8 +247,8 @@ def more() -> list[str]:
 
 def text() -> str:
     """The whole help, sections separated by blank lines."""
-    sections = [usage(), method_section(), run_section(), dataset_section(), sweep_section(),
-                more()]
+    sections = [usage(), method_section(), optimizer_section(), run_section(), dataset_section(),
+                sweep_section(), more()]
     return "\n\n".join("\n".join(s) for s in sections)
 
 

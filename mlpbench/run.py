@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from mlpbench import measure, methods, results
-from mlpbench.data import Dataset, fixed_batch, load_dataset
+from mlpbench.data import Dataset, fixed_batch, hold_out, load_dataset
 from mlpbench.errors import ConfigError
 from mlpbench.model import INPUT_SIZE, N_CLASSES, init_network, param_count
 from mlpbench.settings import DEFAULT_HIDDEN, DatasetConfig, RunConfig, columns
@@ -43,6 +43,9 @@ def result_config(settings: RunConfig, data: Dataset) -> dict[str, Any]:
         "dataset": data.name,
         "n_train": data.n_train,
         "n_test": data.n_test,
+        "n_validation": getattr(data, "n_validation", 0) or None,
+        "validation_seed": (settings.dataset.validation_seed
+                            if getattr(data, "n_validation", 0) else None),
         **columns(settings),
     }
 
@@ -112,12 +115,11 @@ def execute(
                         Path(settings.data_dir) if settings.data_dir else None,
                         download=settings.dataset.download,
                         warn=None if warn_fallback else _ignore)
-    if settings.batch_size > data.n_train:
+    try:
+        data = split_checked(data, settings)
+    except ConfigError:
         results.remove_if_empty(made)  # a refused run leaves no folder behind
-        raise ConfigError(
-            f"batch_size: must be at most the training set size ({data.n_train} for "
-            f"{data.name}), got {settings.batch_size}"
-        )
+        raise
     config = result_config(settings, data)
     run_id = results.run_id_for(config)
     with results.claim(results_dir, run_id, wait=settings.claim_wait) as mine:
@@ -135,6 +137,19 @@ def execute(
         if reason is not None:
             return {**scan.committed[-1], "skipped": reason}
         return train_and_write(settings, method, estimator, rng, data, config, run_id)
+
+
+def split_checked(data: Dataset, settings: RunConfig) -> Dataset:
+    """The data a run trains on: its validation split held out (``data.hold_out``), and the
+    batch checked to fit what is left; ``ConfigError`` naming the key otherwise."""
+    data = hold_out(data, settings.dataset.validation, settings.dataset.validation_seed)
+    if settings.batch_size > data.n_train:
+        held = f" after {data.n_validation} held out" if data.n_validation else ""
+        raise ConfigError(
+            f"batch_size: must be at most the training set size ({data.n_train} for "
+            f"{data.name}{held}), got {settings.batch_size}"
+        )
+    return data
 
 
 def _ignore(line: str) -> None:
@@ -164,6 +179,7 @@ def train_and_write(
         records.append(record)
         progress.update(record)
 
+    theory_passes = method.forward_passes(settings.method, (INPUT_SIZE, *model.widths, N_CLASSES))
     failure: Exception | None = None
     forward_time = peak_mem = forward_peak_mem = None
     load_start = load_average()
@@ -176,7 +192,8 @@ def train_and_write(
             forward_peak_mem = measure.forward_peak_bytes(params, x, t, settings)
             peak_mem = measure.gradient_peak_bytes(method, params, x, t, settings)
             del x, t
-            status = train(params, estimator, data, settings, rng.batches, on_epoch)
+            status = train(params, estimator, data, settings, rng.batches, on_epoch,
+                           passes_per_step=theory_passes)
     except Exception as ex:  # a bug or exhausted resource mid-run: record it, then re-raise
         status, failure = "failed", ex
     finally:
@@ -190,8 +207,7 @@ def train_and_write(
         "engine_role": method.engine_role(settings.method),
         "fidelity_every": settings.fidelity_every,
         "forward_time_s": forward_time,
-        "theory_forward_passes": method.forward_passes(
-            settings.method, (INPUT_SIZE, *model.widths, N_CLASSES)),
+        "theory_forward_passes": theory_passes,
         "peak_mem_bytes": peak_mem,
         "forward_peak_mem_bytes": forward_peak_mem,
         "load_avg_start": load_start,
@@ -320,11 +336,12 @@ def summary_line(run: dict[str, Any], results_dir: Path) -> str:
     if run.get("skipped"):
         return (f"skipped {label}, {epochs_label(run['epochs'])} (run_id {run['run_id']}): "
                 f"{run['skipped']}")
+    held = f"{run['n_validation']} validation / " if run.get("n_validation") else ""
     done = epochs_label(run["epochs_done"])
     if run["epochs_done"] != run.get("epochs", run["epochs_done"]):
         done = f"{run['epochs_done']} of {epochs_label(run['epochs'])}"
     return (
-        f"{label} ({run['n_train']} train / {run['n_test']} test): {done}, "
+        f"{label} ({run['n_train']} train / {held}{run['n_test']} test): {done}, "
         f"status {run['status']}, loss {run['final_loss']:.4f}, "
         f"test_acc {run['final_test_acc']:.4f}, elapsed {run['elapsed_s']:.2f}s "
         f"(gradients {run['grad_time_s']:.2f}s) -> {results_dir}"

@@ -133,6 +133,14 @@ INIT, WORK = "init", "work"
 """The values of ``setting(affects=...)``."""
 
 
+def _optimizer_label(optimizer: Any) -> str | None:
+    """The ``optimizer`` column: null for plain SGD without clipping (the seed's), so every run
+    written before optimizers existed keeps its id (``optimizers.label``)."""
+    from mlpbench import optimizers
+
+    return None if optimizer is None else optimizers.label(optimizer)
+
+
 def widths_check(key: str, value: Any) -> None:
     """A non-empty list of integers from 1 to ``INT64_MAX``, or null."""
     if value is None:
@@ -196,6 +204,13 @@ class DatasetConfig:
     name: str = setting("mnist", "the dataset (conf/dataset/)", column=False)
     download: bool = setting(True, "download (and checksum-verify) missing files",
                              column=False)
+    validation: int = setting(
+        0, "training samples held out as a validation split before any batch is drawn "
+        "(0: none, the seed's protocol); results record it as n_validation",
+        check=at_least(0), column=False)
+    validation_seed: int = setting(
+        0, "picks the held-out samples; fixed apart from the run's seed, so every seed of a "
+        "sweep is tuned and scored on one validation split", check=at_least(0), column=False)
 
 
 @dataclass(frozen=True)
@@ -211,6 +226,11 @@ class RunConfig:
     lr: Optional[float] = setting(  # noqa: UP045
         None, "the learning rate; null: the method's default (docs/methods.md)",
         check=positive(" (or null for the method's default)"))
+    optimizer: Any = setting(
+        None, "the update rule (conf: optimizer=sgd|momentum|adam, mlpbench.optimizers); "
+        "null: plain SGD, the seed's",
+        column=Column(record=lambda run: _optimizer_label(run.optimizer), type=str,
+                      nullable=True))
     lr_schedule: str = setting(
         "constant", "constant, or exp_decay: lr * exp(-lr_decay * step), step counted from 0",
         check=one_of("constant", "exp_decay"), column=Column(null_at="constant"))
@@ -272,7 +292,7 @@ class SchemaField:
         return self.field.name
 
 
-def _plain_type(hint: Any) -> Any:
+def plain_type(hint: Any) -> Any:
     """``Optional[X]`` as X."""
     args = get_args(hint)
     if get_origin(hint) is not None and type(None) in args and len(args) == 2:
@@ -286,7 +306,7 @@ def leaves(schema: type = RunConfig, prefix: str = "") -> Iterator[SchemaField]:
     are leaves: their own keys belong to their config groups."""
     hints = get_type_hints(schema)
     for f in fields(schema):
-        kind = _plain_type(hints[f.name])
+        kind = plain_type(hints[f.name])
         if is_dataclass(kind) and "help" not in f.metadata:
             yield from leaves(kind, f"{prefix}{f.name}.")
         else:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlpbench import methods
+from mlpbench import methods, optimizers
 from mlpbench.data import Dataset, inputs, targets
 from mlpbench.methods import Estimator, GradientResult
 from mlpbench.model import Params, accuracy, loss
@@ -39,6 +39,10 @@ class EpochRecord:
     grad_cos: float | None = None
     grad_rel_err: float | None = None
     fidelity_time_s: float = 0.0
+    forward_passes: float | None = None
+    val_loss: float | None = None
+    val_acc: float | None = None
+    test_loss: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,9 +100,13 @@ def train(
     settings: RunConfig,
     batch_rng: np.random.Generator,
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
+    passes_per_step: float | None = None,
 ) -> str:
-    """SGD for ``epochs`` x ``steps_per_epoch`` steps of ``settings``, reporting each epoch to
-    ``on_epoch``.
+    """The optimizer of ``settings`` (plain SGD by default) for ``epochs`` x
+    ``steps_per_epoch`` steps, reporting each epoch to ``on_epoch``: the batch loss, test
+    accuracy, validation loss and accuracy where the data has a validation split, and the
+    cumulative cost on two axes, seconds of gradient computation and, given the method's
+    ``passes_per_step``, forward passes by count.
 
     With ``fidelity_every`` = N > 0, the last step of every N-th epoch also compares the
     method's gradient with backprop's (in float64, at the same parameters and batch, before the
@@ -114,6 +122,12 @@ def train(
     x_train = inputs(data.x_train, settings.dtype)
     t_train = targets(data.y_train, settings.dtype)
     x_test = inputs(data.x_test, settings.dtype)
+    validation = t_test = None
+    if data.x_validation is not None:
+        validation = (inputs(data.x_validation, settings.dtype),
+                      targets(data.y_validation, settings.dtype), data.y_validation)
+        t_test = targets(data.y_test, settings.dtype)
+    update = optimizers.make_update(settings.optimizer or optimizers.SGDConfig(), params)
     batches = batch_indices(batch_rng, data.n_train, settings.batch_size,
                             settings.sampling == "with_replacement")
     grad_time = 0.0
@@ -134,11 +148,16 @@ def train(
                     tick = time.perf_counter()
                     measured = fidelity(result.grads, reference(params, x, t).grads)
                     fidelity_time += time.perf_counter() - tick
-                rate = learning_rate(settings, (epoch - 1) * steps_per_epoch + step)
-                for key, grad in result.grads.items():
-                    params[key] -= rate * grad
+                update(params, result.grads,
+                       learning_rate(settings, (epoch - 1) * steps_per_epoch + step))
             batch_loss = loss(params, x, t, log_eps, activation)
             acc = accuracy(params, x_test, data.y_test, activation)
+            val_loss = val_acc = test_loss = None
+            if validation is not None:  # a tuned protocol: the held-out and the test losses
+                x_val, t_val, y_val = validation
+                val_loss = loss(params, x_val, t_val, log_eps, activation)
+                val_acc = accuracy(params, x_val, y_val, activation)
+                test_loss = loss(params, x_test, t_test, log_eps, activation)
             record = EpochRecord(
                 epoch=epoch,
                 step=epoch * steps_per_epoch,
@@ -150,6 +169,11 @@ def train(
                 grad_cos=measured[0],
                 grad_rel_err=measured[1],
                 fidelity_time_s=fidelity_time,
+                forward_passes=(None if passes_per_step is None
+                                else passes_per_step * epoch * steps_per_epoch),
+                val_loss=val_loss,
+                val_acc=val_acc,
+                test_loss=test_loss,
             )
             on_epoch(record)
             if not math.isfinite(batch_loss):

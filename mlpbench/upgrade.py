@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from mlpbench import methods, results
 from mlpbench.errors import EXIT_USAGE, MlpbenchError, ResultsError
+from mlpbench.settings import plain_type
 
 ROLE_COLUMNS = ("role", "engine_role")
 
@@ -42,7 +43,7 @@ def method_config(row: dict[str, Any]) -> Any | None:
     for part in (row.get("options") or "").split(", "):
         if "=" in part:
             key, text = part.split("=", 1)
-            kind = types.get(key, str)
+            kind = plain_type(types.get(key, str))
             given[key] = text == "true" if kind is bool else kind(text)
     return method.Config(**given)
 

@@ -200,7 +200,7 @@ FITS = 4 * 2**30
 def test_every_reference_sweep_job_fits_the_estimate(sweep, sweep_dry_run):
     proc, _ = sweep_dry_run(sweep)
     assert proc.returncode == 0, proc.stderr
-    jobs = {tuple(w for w in line.split() if not w.startswith("seed="))
+    jobs = {tuple(w for w in line.split() if not w.startswith(("seed=", "lr=")))
             for line in proc.stdout.splitlines() if "+sweep=" in line}
     assert jobs
     for job in jobs:

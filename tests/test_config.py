@@ -117,7 +117,8 @@ def test_network_keys_become_settings():
 
 
 EXPECTED_JOBS = {"seed_table": 11, "h_scan": 31, "batch_scan": 18, "epochs_scan": 21,
-                 "estimators": 51, "dlfs": 6, "baydin2022": 6}
+                 "estimators": 51, "dlfs": 6, "baydin2022": 6, "tuned": 172, "fg_tuned": 42,
+                 "compare": 108}
 
 
 def test_every_sweep_file_is_counted():

@@ -16,7 +16,7 @@ from mlpbench import report, results
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "results" / "reference"
-EXPECTED = {"seed_table", "h_scan", "estimators", "dlfs", "baydin2022"}
+EXPECTED = {"seed_table", "h_scan", "estimators", "dlfs", "baydin2022", "tuned", "fg_tuned"}
 FOLDERS = sorted(p for p in REFERENCE.glob("*") if (p / "runs").is_dir())
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -34,11 +34,16 @@ def test_reference_runs_are_complete_ok_and_from_one_clean_revision(folder):
     bad: list[tuple[Path, str]] = []
     curves, runs = results.read_results(folder, bad)
     assert bad == []
-    assert len(runs) > 0 and (runs["status"] == "ok").all()
-    assert (runs["epochs_done"] == runs["epochs"]).all()
+    # A tuned sweep's learning-rate grid may diverge at its high end on a tuning seed (that is
+    # what the grid finds out); every other run, its final runs included, finished ok.
+    records = results.read_tunings(folder, bad)
+    tuning_seeds = {int(s) for seeds in records.get("tuning_seeds", []) for s in seeds}
+    may_diverge = runs["seed"].isin(tuning_seeds) & runs["status"].eq("diverged")
+    assert len(runs) > 0 and (runs["status"].eq("ok") | may_diverge).all()
+    assert (runs["epochs_done"].eq(runs["epochs"]) | may_diverge).all()
     revisions = set(runs["git_revision"])
     assert len(revisions) == 1 and not next(iter(revisions)).endswith("-dirty")
-    assert len(curves) == runs["epochs"].sum()
+    assert len(curves) == runs["epochs_done"].sum()
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)

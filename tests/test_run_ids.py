@@ -31,7 +31,7 @@ def overrides_of(row: pd.Series) -> list[str]:
     for leaf in settings.recorded():
         column = settings.column_name(leaf)
         value = row.get(column)
-        if column == "hidden_size" or value is None or pd.isna(value):
+        if column in ("hidden_size", "optimizer") or value is None or pd.isna(value):
             continue
         if column == "hidden_sizes":
             found.append(f"model.hidden_sizes=[{value.replace('-', ',')}]")
@@ -41,7 +41,23 @@ def overrides_of(row: pd.Series) -> list[str]:
             found.append(f"{leaf.key}={value}")
     if pd.isna(row["hidden_sizes"]):
         found.append(f"model.hidden_size={int(row['hidden_size'])}")
-    return found
+    if not pd.isna(row["n_validation"]):
+        found += [f"dataset.validation={int(row['n_validation'])}",
+                  f"dataset.validation_seed={int(row['validation_seed'])}"]
+    return found + optimizer_overrides(row["optimizer"])
+
+
+def optimizer_overrides(label: str | None) -> list[str]:
+    """The overrides of an ``optimizer`` column: "adam(beta1=0.9, beta2=0.999, eps=1e-08)",
+    "nesterov(beta=0.9)", "sgd, clip=1"; none for null (plain SGD)."""
+    if label is None or pd.isna(label):
+        return []
+    head, _, clip = label.partition(", clip=")
+    name, _, params = head.partition("(")
+    found = (["optimizer=momentum", "optimizer.nesterov=true"] if name == "nesterov"
+             else [f"optimizer={name}"])
+    found += [f"optimizer.{part}" for part in params.rstrip(")").split(", ") if part]
+    return found + ([f"optimizer.clip={clip}"] if clip else [])
 
 
 def committed_runs() -> pd.DataFrame:
@@ -61,7 +77,8 @@ def test_every_reference_run_keeps_its_run_id():
     with initialize(version_base="1.3", config_path="../conf"):
         for _, row in runs.iterrows():
             run = settings_from(compose("config", overrides=overrides_of(row)))
+            held = 0 if pd.isna(row["n_validation"]) else int(row["n_validation"])
             data = SimpleNamespace(name=row["dataset"], n_train=int(row["n_train"]),
-                                   n_test=int(row["n_test"]))
+                                   n_test=int(row["n_test"]), n_validation=held)
             config = result_config(run, data)
             assert results.run_id_for(config) == row["run_id"], overrides_of(row)

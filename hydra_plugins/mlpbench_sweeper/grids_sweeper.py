@@ -6,6 +6,9 @@ takes ``hydra.sweeper.grids``, a list of parameter dicts each expanded exactly l
 sweeper's ``params`` (which, when given, is shared by every grid); identical jobs are launched
 once. Jobs still go to whatever launcher is configured (joblib, Ray, submitit).
 ``hydra.sweeper.dry_run=true`` prints the job list instead of launching it.
+``hydra.sweeper.tune`` makes it a tuned sweep (``tuned.py``, ``mlpbench.tuning``): each
+configuration's lr grid on tuning seeds, the rate chosen on validation, then final runs on fresh
+seeds, every run as long as the stated budget needs.
 ``hydra.sweeper.title`` and ``question`` say what a sweep file measures; the report reads only
 parquet, so once the checks below pass they are recorded in each results folder
 (``results_dir/sweeps/<sweep>.parquet``, ``mlpbench.results.write_sweep``) for its title.
@@ -50,6 +53,8 @@ class GridsSweeperConf:
     # What the sweep measures, in words: recorded in each results folder for the report's title.
     title: Optional[str] = None  # noqa: UP045
     question: Optional[str] = None  # noqa: UP045
+    # A tuned sweep (mlpbench.tuning): lr grids run on tuning seeds, the choice on final seeds.
+    tune: Optional[dict[str, Any]] = None  # noqa: UP045
 
 
 ConfigStore.instance().store(
@@ -68,12 +73,15 @@ class GridsSweeper(BasicSweeper):
         dry_run: bool = False,
         title: str | None = None,
         question: str | None = None,
+        tune: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.grids = [dict(g) for g in grids] if grids else [{}]
         self.dry_run = dry_run
         self.title, self.question = title, question
         self.results_dirs: list[str] = []
+        self.tune = tune
+        self.settings: list[Any] = []
 
     def sweep(self, arguments: list[str]) -> Any:
         """Launch the jobs batch by batch, then the busy ones again; raise ``RunsLost`` at the end
@@ -81,6 +89,10 @@ class GridsSweeper(BasicSweeper):
         assert self.hydra_context is not None and self.config is not None
         assert self.launcher is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        if self.tune is not None:
+            from hydra_plugins.mlpbench_sweeper.tuned import TunedSweep
+
+            return TunedSweep(self, parser.parse_overrides(arguments)).run()
         batches = self.split_arguments(parser.parse_overrides(arguments), self.max_batch_size)
         if self.dry_run:
             jobs = [job for batch in batches for job in batch]
@@ -89,24 +101,29 @@ class GridsSweeper(BasicSweeper):
             print(f"{len(jobs)} jobs (dry run: nothing launched)")
             return []
         self.record_sweep()
-        self.overrides = batches
         write_multirun_yaml(self.config, Path(self.config.hydra.sweep.dir))
-        returns: list[Sequence[JobReturn]] = []
-        next_idx = 0
+        returns = self.launch_all(batches, 0)
+        raise_lost(returns)
+        return [returns]
+
+    def launch_all(self, batches: list[list[list[str]]], next_idx: int) -> list[JobReturn]:
+        """Launch the jobs batch by batch, then the busy ones again (with ``claim_wait``);
+        every job's return, lost ones included."""
+        assert self.launcher is not None
+        self.overrides, self.batch_index = batches, 0
+        returns: list[JobReturn] = []
         while not self.is_done():
             batch = self.get_job_batch()
-            returns.append(self.launcher.launch(batch, initial_job_idx=next_idx))
+            returns += self.launcher.launch(batch, initial_job_idx=next_idx)
             next_idx += len(batch)
-        busy = [list(r.overrides or []) for batch in returns for r in batch if _is_busy(r)]
+        busy = [list(r.overrides or []) for r in returns if _is_busy(r)]
         if busy:
             print(f"mlpbench: waiting for {len(busy)} run(s) another process was computing",
                   file=sys.stderr, flush=True)
             waiting = [[*(o for o in job if not o.startswith("claim_wait=")), "claim_wait=true"]
                        for job in busy]
-            returns.append(self.launcher.launch(waiting, initial_job_idx=next_idx))
-        lost = [r for batch in returns for r in batch if r.status == JobStatus.FAILED]
-        if lost:
-            raise RunsLost([lost_line(r) for r in lost])
+            returns = [r for r in returns if not _is_busy(r)]
+            returns += self.launcher.launch(waiting, initial_job_idx=next_idx)
         return returns
 
     def _parse_config(self) -> list[str]:
@@ -117,6 +134,12 @@ class GridsSweeper(BasicSweeper):
         self, overrides: list[Override], max_batch_size: int | None
     ) -> list[list[list[str]]]:
         """Expand every grid (shared params, then the grid, then the command line) and join."""
+        jobs = self.expand(overrides)
+        self._check_all(jobs)
+        return list(BasicSweeper.split_overrides_to_chunks(jobs, max_batch_size))
+
+    def expand(self, overrides: list[Override]) -> list[list[str]]:
+        """Every job of the union of grids, each once, in order."""
         assert self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         jobs: list[list[str]] = []
@@ -129,8 +152,7 @@ class GridsSweeper(BasicSweeper):
                     if tuple(job) not in seen:
                         seen.add(tuple(job))
                         jobs.append(job)
-        self._check_all(jobs)
-        return list(BasicSweeper.split_overrides_to_chunks(jobs, max_batch_size))
+        return jobs
 
     def _check_all(self, jobs: Sequence[Sequence[str]]) -> None:
         """Compose every job and run mlpbench's checks on it, before anything is written: the
@@ -142,6 +164,7 @@ class GridsSweeper(BasicSweeper):
         from mlpbench.config import check_method_keys, settings_from
         from mlpbench.data import load_dataset
         from mlpbench.results import ensure_writable
+        from mlpbench.run import split_checked
 
         assert self.hydra_context is not None and self.config is not None
         n_jobs = self.config.hydra.launcher.get("n_jobs", None)
@@ -151,22 +174,20 @@ class GridsSweeper(BasicSweeper):
         for job in jobs:
             config = self.hydra_context.config_loader.load_sweep_config(self.config, list(job))
             settings.append(settings_from(config))
+        self.settings = settings
         if n_jobs is not None:  # the local launchers: that many runs side by side on this machine
             memory_estimate.check_at_once(settings, jobs_at_once(n_jobs), "hydra.launcher.n_jobs")
         if self.dry_run:
             return
-        n_train: dict[tuple[str, str | None, bool], tuple[str, int]] = {}
+        loaded: dict[tuple[str, str | None, bool], Any] = {}
         for dataset, data_dir, download in dict.fromkeys(
             (s.dataset.name, s.data_dir, s.dataset.download) for s in settings
         ):
             # a fallback warns here, once
-            data = load_dataset(dataset, Path(data_dir) if data_dir else None, download=download)
-            n_train[dataset, data_dir, download] = (data.name, data.n_train)
+            loaded[dataset, data_dir, download] = load_dataset(
+                dataset, Path(data_dir) if data_dir else None, download=download)
         for s in settings:  # as ``run.execute`` checks a single run, but before any job starts
-            name, size = n_train[s.dataset.name, s.data_dir, s.dataset.download]
-            if s.batch_size > size:
-                raise ConfigError(f"batch_size: must be at most the training set size ({size} "
-                                  f"for {name}), got {s.batch_size}")
+            split_checked(loaded[s.dataset.name, s.data_dir, s.dataset.download], s)
         # last: it makes the results folders, which a rejected sweep should not leave behind
         self.results_dirs = list(dict.fromkeys(s.results_dir for s in settings))
         for results_dir in self.results_dirs:
@@ -232,6 +253,13 @@ def jobs_at_once(n_jobs: int) -> int:
     """How many processes joblib's ``n_jobs`` runs at once here (-1 every core, -2 all but one)."""
     cores = os.cpu_count() or 1
     return n_jobs if n_jobs >= 1 else max(1, cores + 1 + n_jobs)
+
+
+def raise_lost(returns: Sequence[JobReturn]) -> None:
+    """``RunsLost`` naming every failed job, when any failed."""
+    lost = [r for r in returns if r.status == JobStatus.FAILED]
+    if lost:
+        raise RunsLost([lost_line(r) for r in lost])
 
 
 def _is_busy(result: JobReturn) -> bool:

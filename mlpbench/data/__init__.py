@@ -40,6 +40,7 @@ __all__ = [
     "DownloadUnavailable",
     "default_data_dir",
     "fixed_batch",
+    "hold_out",
     "inputs",
     "load_dataset",
     "load_subset",
@@ -70,6 +71,8 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     source: str
+    x_validation: np.ndarray | None = None
+    y_validation: np.ndarray | None = None
 
     @property
     def n_train(self) -> int:
@@ -80,6 +83,27 @@ class Dataset:
     def n_test(self) -> int:
         """Number of test examples."""
         return int(self.x_test.shape[0])
+
+    @property
+    def n_validation(self) -> int:
+        """Number of held-out validation examples (0 without a split)."""
+        return 0 if self.x_validation is None else int(self.x_validation.shape[0])
+
+
+def hold_out(data: Dataset, n: int, seed: int) -> Dataset:
+    """``data`` with ``n`` training samples moved to a validation split, picked by a generator of
+    their own (``seed``), the rest kept in their order; ``data`` itself for ``n`` = 0, so the
+    seed's protocol is untouched. Selection then never sees the test set: learning rates are
+    chosen on the validation split, and test figures are reported for the choice."""
+    if n == 0:
+        return data
+    if n >= data.n_train:
+        raise ConfigError(f"dataset.validation: must be less than the training set size "
+                          f"({data.n_train} for {data.name}), got {n}")
+    held = np.zeros(data.n_train, dtype=bool)
+    held[np.random.default_rng(seed).choice(data.n_train, n, replace=False)] = True
+    return Dataset(data.name, data.x_train[~held], data.y_train[~held], data.x_test,
+                   data.y_test, data.source, data.x_train[held], data.y_train[held])
 
 
 def default_data_dir() -> Path:

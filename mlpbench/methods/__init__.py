@@ -93,13 +93,16 @@ LABEL_FIELDS = ("name", "scheme", "engine")
 
 
 def options_text(method_cfg: Any) -> str | None:
-    """A method's options as one stable string, "directions=10, distribution=gaussian"."""
+    """A method's options as one stable string, "directions=10, distribution=gaussian".
+
+    An option that is null (off: ``clip_jvp`` unset) is left out, so adding an option whose
+    default is null keeps the labels, and the run ids, of every run written before it."""
     parts = [
         f"{f.name}={str(getattr(method_cfg, f.name)).lower()}"
         if isinstance(getattr(method_cfg, f.name), bool)
         else f"{f.name}={getattr(method_cfg, f.name)}"
         for f in dataclasses.fields(method_cfg)
-        if f.name not in LABEL_FIELDS
+        if f.name not in LABEL_FIELDS and getattr(method_cfg, f.name) is not None
     ]
     return ", ".join(parts) or None
 

@@ -27,13 +27,14 @@ about 1/sqrt(P) with the gradient, hence a smaller learning rate for one directi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
 from mlpbench.methods import _directions, backprop
 from mlpbench.methods.base import Estimator, GradientMethod, GradientResult, first_layer_share
 from mlpbench.model import Params, back_through, loss_value, n_layers
-from mlpbench.settings import at_least, one_of, setting
+from mlpbench.settings import at_least, one_of, positive, setting
 
 JVPS = ("dual", "complex_step")
 COMPLEX_STEP = 1e-20
@@ -52,6 +53,10 @@ class Config:
                        "complex_step", check=one_of(*JVPS))
     noise: str = setting("table", "table (slices of a Gaussian table drawn once per run) | "
                          "fresh", check=one_of(*_directions.NOISES))
+    clip_jvp: Optional[float] = setting(  # noqa: UP045  (OmegaConf 2.3 needs Optional)
+        None, "clip each direction's derivative grad L . v to [-c, c] (the course re-run of "
+        "Baydin et al. clips it to norm 1); null: no clipping",
+        check=positive(" (or null: no clipping)"))
 
 
 def complex_step_derivative(
@@ -145,8 +150,13 @@ class ForwardGradient(GradientMethod):
                 def slope(v: Params) -> float:
                     return dual_derivative(params, v, state, activation)
 
+            along = slope
+            if cfg.clip_jvp is not None:
+                def along(v: Params) -> float:
+                    return min(max(slope(v), -cfg.clip_jvp), cfg.clip_jvp)
+
             grads = _directions.averaged(
-                params, cfg.directions, lambda: direction(params), slope)
+                params, cfg.directions, lambda: direction(params), along)
             return GradientResult(grads, loss_evals=cfg.directions)
 
         return estimate

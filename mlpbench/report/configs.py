@@ -37,6 +37,10 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 )
 
 
+NULL_WORDS: dict[str, str] = {"optimizer": "sgd", "n_validation": "0"}
+"""What a null grouping column means, where "none" would mislead: the seed's plain SGD."""
+
+
 def method_label(row: pd.Series | dict[str, Any]) -> str:
     """A readable method name: "backprop", "numerical (central, h=1e-04, naive)",
     "spsa (h=1e-03, directions=10, distribution=gaussian)".
@@ -76,7 +80,9 @@ def label_configs(runs: pd.DataFrame) -> pd.DataFrame:
         for label, group in labelled.groupby("method_label")
     }
     suffixes = [
-        ", ".join(network[i] if k == "network" else f"{k}={format_value(row[k])}"
+        ", ".join(network[i] if k == "network"
+                  else f"{k}={NULL_WORDS[k]}" if k in NULL_WORDS and is_missing(row[k])
+                  else f"{k}={format_value(row[k])}"
                   for k in varying[row["method_label"]])
         for i, row in labelled.iterrows()
     ]

@@ -26,9 +26,15 @@ def distinct(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...
 
 def datasets_text(runs: pd.DataFrame) -> str:
     """ "mnist (60,000 train / 10,000 test)" for every dataset actually used."""
-    return "; ".join(f"{name} ({int(n_train):,} train / {int(n_test):,} test)"
-                     for name, n_train, n_test in
-                     distinct(runs, ["dataset", "n_train", "n_test"]))
+    keys = ["dataset", "n_train", "n_test"]
+    if "n_validation" not in runs or runs["n_validation"].isna().all():
+        return "; ".join(f"{name} ({int(n_train):,} train / {int(n_test):,} test)"
+                         for name, n_train, n_test in distinct(runs, keys))
+    return "; ".join(
+        f"{name} ({int(n_train):,} train / "
+        + ("" if is_missing(held) else f"{int(held):,} validation / ")
+        + f"{int(n_test):,} test)"
+        for name, n_train, n_test, held in distinct(runs, [*keys, "n_validation"]))
 
 
 def _by_protocol(runs: pd.DataFrame, keys: Sequence[str]) -> dict[tuple[Any, ...], list[float]]:
@@ -129,6 +135,8 @@ def _protocol_text(values: dict[str, list[Value]], lrs: Iterable[float]) -> str:
     """One protocol sentence; a field with several values lists them ("10, 100 or 1000
     epochs"), and the SGD step count is given only where epochs and steps are single."""
     def alt(name: str, fmt: Callable[..., str] = format_value) -> str:
+        if name == "optimizer":
+            fmt = optimizer_text
         return _alternatives([fmt(*value) for value in values[name]])
 
     epochs, steps = values["epochs"], values["steps_per_epoch"]
@@ -151,6 +159,11 @@ def _protocol_text(values: dict[str, list[Value]], lrs: Iterable[float]) -> str:
             f"log_eps {alt('log_eps')}{extra}")
 
 
+def optimizer_text(value: Any) -> str:
+    """The ``optimizer`` column in words: null is the seed's plain SGD."""
+    return "plain SGD" if is_missing(value) else str(value)
+
+
 def _exception_text(name: str, value: Value) -> str:
     """How one run differs from the common protocol in one field ("2 epochs")."""
     [first, *_] = value
@@ -165,6 +178,7 @@ def _exception_text(name: str, value: Value) -> str:
         "network": lambda: f"a {network_text(*value)} MLP",
         "dtype": lambda: str(first),
         "log_eps": lambda: f"log_eps {format_value(first)}",
+        "optimizer": lambda: f"optimizer {optimizer_text(first)}",
     }
     return texts.get(name, lambda: f"{name} {format_value(first)}")()
 

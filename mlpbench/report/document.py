@@ -21,6 +21,7 @@ import pyarrow as pa
 from mlpbench import results
 from mlpbench.errors import ResultsError
 from mlpbench.report import (
+    budget_section,
     costs,
     estimators,
     gradcheck_section,
@@ -40,6 +41,7 @@ SectionFn = Callable[[Inputs], Section]
 
 SECTIONS: tuple[SectionFn, ...] = (
     runs.table_section,  # what was measured, "## Our results"
+    budget_section.section,  # "## Equal budget, ..." (a tuned sweep's final runs)
     estimators.section,  # "## Estimators"
     speed.section,  # "## Speed"
     costs.section,  # "## Cost in forward passes" (runs that recorded theory_forward_passes)
@@ -140,14 +142,24 @@ def read_inputs(results_dir: Path, bad_files: list[tuple[Path, str]]) -> Inputs:
     left_out: list[dict[str, Any]] = []
     curves, all_runs = _read(results_dir, bad_files, left_out)
     attempts = results.select_attempts(all_runs)
-    kept = label_configs(attempts.kept)
+    all_kept = attempts.kept
+    tunings = results.read_tunings(results_dir, bad_files)
+    if not tunings.empty:  # a tuned sweep: the sections show its final runs
+        all_kept = label_configs(all_kept)
+        finals = budget_section.final_attempts(all_kept, tunings)
+        kept = label_configs(attempts.kept[attempts.kept["attempt_id"].isin(
+            finals["attempt_id"])])
+    else:
+        kept = label_configs(all_kept)
+        all_kept = kept
     ok_runs = kept[kept["status"].eq("ok")]
     summary = summarise(ok_runs)
     scaling_rows = scaling_section.read_scaling(results_dir, bad_files)
     gradcheck_rows = gradcheck_section.read_gradcheck(results_dir, bad_files)
     return Inputs(curves=curves, kept=kept, ok_runs=ok_runs, set_aside=attempts.set_aside,
                   summary=summary, colors=colors(summary["config"]), scaling=scaling_rows,
-                  gradcheck=gradcheck_rows, left_out=pd.DataFrame(left_out))
+                  gradcheck=gradcheck_rows, left_out=pd.DataFrame(left_out), tuning=tunings,
+                  all_kept=all_kept)
 
 
 def title_section(sweeps: pd.DataFrame, runs: pd.DataFrame) -> Section:

@@ -25,7 +25,10 @@ class Inputs:
     taken over; ``summary`` one row per configuration (``configs.summarise``); ``colors`` one
     colour per configuration, shared by every figure. ``scaling`` and ``gradcheck`` hold every
     row of the two studies' folders (empty frames when there are none). ``left_out`` holds the
-    runs rows whose curves did not read back whole (``results.read_results``).
+    runs rows whose curves did not read back whole (``results.read_results``). ``tuning``
+    holds the tuned sweeps' records (``results.read_tunings``); where there are any, ``kept``
+    and what is made from it hold the final runs alone (every section then shows each
+    configuration at its chosen rate), and ``all_kept`` every kept run, tuning runs included.
     """
 
     curves: pd.DataFrame
@@ -37,6 +40,8 @@ class Inputs:
     scaling: pd.DataFrame
     gradcheck: pd.DataFrame
     left_out: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tuning: pd.DataFrame = field(default_factory=pd.DataFrame)
+    all_kept: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True, eq=False)

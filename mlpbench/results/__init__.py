@@ -29,6 +29,8 @@ from mlpbench.results.schemas import (
     SCALING_SCHEMA,
     SEED_NULL_COLUMNS,
     SWEEPS_SCHEMA,
+    TUNING_KEYS,
+    TUNING_SCHEMA,
 )
 from mlpbench.results.store import (
     DEBRIS,
@@ -59,7 +61,15 @@ from mlpbench.results.store import (
     write_run,
     write_table,
 )
-from mlpbench.results.sweeps import SWEEPS, read_sweeps, sweep_path, write_sweep
+from mlpbench.results.sweeps import (
+    SWEEPS,
+    TUNINGS,
+    read_sweeps,
+    read_tunings,
+    sweep_path,
+    write_sweep,
+    write_tuning,
+)
 
 __all__ = [
     "CONFIG_FIELDS",
@@ -83,6 +93,9 @@ __all__ = [
     "SEED_NULL_COLUMNS",
     "SWEEPS",
     "SWEEPS_SCHEMA",
+    "TUNINGS",
+    "TUNING_KEYS",
+    "TUNING_SCHEMA",
     "Attempt",
     "AttemptScan",
     "Attempts",
@@ -103,6 +116,7 @@ __all__ = [
     "read_results",
     "read_sweeps",
     "read_table",
+    "read_tunings",
     "remove_if_empty",
     "result_files",
     "run_id_for",
@@ -116,4 +130,5 @@ __all__ = [
     "write_run",
     "write_sweep",
     "write_table",
+    "write_tuning",
 ]

@@ -41,8 +41,12 @@ DATA_FIELDS: list[pa.Field] = [
     pa.field("dataset", pa.string()),
     pa.field("n_train", pa.int64()),
     pa.field("n_test", pa.int64()),
+    pa.field("n_validation", pa.int64()),
+    pa.field("validation_seed", pa.int64()),
 ]
-"""The data a run actually used (a fallback to the embedded subset included)."""
+"""The data a run actually used (a fallback to the embedded subset included): ``n_train`` counts
+the samples it trained on, after ``n_validation`` were held out with ``validation_seed`` (both
+null without a validation split)."""
 
 SETTING_FIELDS: list[pa.Field] = [
     pa.field(settings.column_name(leaf), ARROW_TYPES[settings.column_type(leaf)])
@@ -109,9 +113,19 @@ CURVES_SCHEMA = pa.schema(
         pa.field("grad_cos", pa.float64()),
         pa.field("grad_rel_err", pa.float64()),
         pa.field("fidelity_time_s", pa.float64()),
+        pa.field("forward_passes", pa.float64()),
+        pa.field("val_loss", pa.float64()),
+        pa.field("val_acc", pa.float64()),
+        pa.field("test_loss", pa.float64()),
         pa.field("status", pa.string()),
     ]
 )
+"""One row per evaluation (epoch). Beside the cumulative seconds of gradient computation
+(``grad_time_s``), ``forward_passes`` is the cumulative cost by count: the method's theoretical
+forward passes per gradient times the steps so far, so runs of different methods can be
+compared at one budget on either axis. ``val_loss`` and ``val_acc`` are measured on the
+validation split, and ``test_loss`` on the test set where there is one (all three null
+without a split, so the seed's protocol evaluates as it always did)."""
 
 RUNS_SCHEMA = pa.schema(
     [
@@ -152,14 +166,16 @@ SEED_NULL_COLUMNS: tuple[str, ...] = settings.nullable_columns()
 constant rate, distinct samples per batch, and any setting added since), so runs of the seed's
 kind keep their run ids and are recognised as the post's kind of training."""
 
-GROUP_KEYS: tuple[str, ...] = (*METHOD_KEYS, "dataset", *settings.group_columns())
+GROUP_KEYS: tuple[str, ...] = (*METHOD_KEYS, "dataset", "n_validation",
+                                *settings.group_columns())
 """Runs that agree on these are one configuration: they differ only in seed."""
 
 LATER_COLUMNS = frozenset(
     {"options", "grad_cos", "grad_rel_err", "fidelity_time_s", "fidelity_every",
      *SEED_NULL_COLUMNS, "hidden_layers", "forward_time_s", "peak_mem_bytes",
      "forward_peak_mem_bytes", "theory_forward_passes", "role", "engine_role",
-     "load_avg_start", "load_avg_end", "blas_threads", "numba_threads"}
+     "load_avg_start", "load_avg_end", "blas_threads", "numba_threads", "n_validation",
+     "validation_seed", "forward_passes", "val_loss", "val_acc", "test_loss"}
 )
 """Columns added after the first results were written: files without them read as null, and a
 null one is left out of the run id."""
@@ -239,3 +255,44 @@ SWEEPS_SCHEMA = pa.schema(
 """One row per sweep (``results_dir/sweeps/<sweep>.parquet``): the sweep file's name (the
 ``sweep`` config group option), and the ``title`` and ``question`` it declares (null where it
 declares none). Written by the grids sweeper before it launches, read by the report's title."""
+
+
+TUNING_KEYS: tuple[str, ...] = tuple(k for k in GROUP_KEYS
+                                     if k not in ("lr", "seed", "epochs", "steps_per_epoch"))
+"""The columns that make one tuned configuration: a method with its options, an optimizer, a
+network and protocol (``mlpbench.tuning``); the grid varies lr, the stages vary the seed, and
+the run length follows from the budget (recorded beside it, not part of it)."""
+
+_CONFIG_TYPES = {f.name: f.type for f in CONFIG_FIELDS}
+
+TUNING_SCHEMA = pa.schema(
+    [
+        pa.field("sweep", pa.string()),
+        pa.field("configuration", pa.string()),
+        *(pa.field(k, _CONFIG_TYPES[k]) for k in TUNING_KEYS),
+        pa.field("epochs", pa.int64()),
+        pa.field("steps_per_epoch", pa.int64()),
+        pa.field("lr", pa.float64()),
+        pa.field("select", pa.string()),
+        pa.field("score", pa.float64()),
+        pa.field("scored_seeds", pa.int64()),
+        pa.field("unstable_seeds", pa.int64()),
+        pa.field("chosen", pa.bool_()),
+        pa.field("edge", pa.string()),
+        pa.field("seconds_per_step", pa.float64()),
+        pa.field("forward_passes_per_step", pa.float64()),
+        pa.field("budget_seconds", pa.float64()),
+        pa.field("budget_forward_passes", pa.float64()),
+        pa.field("targets", pa.list_(pa.float64())),
+        pa.field("tuning_seeds", pa.list_(pa.int64())),
+        pa.field("final_seeds", pa.list_(pa.int64())),
+    ]
+)
+"""One row per (configuration, lr) of a tuned sweep (``results_dir/tuning/<sweep>.parquet``):
+the mean ``score`` over the tuning seeds (``select``: the final validation loss; +inf where a
+run diverged), whether the rate is the ``chosen`` one and, for it, whether it lies at an
+``edge`` of the grid ("lowest", "highest"); the configuration's measured ``seconds_per_step``
+(which, with ``forward_passes_per_step`` and the budgets, set every run's length: ``epochs`` x
+``steps_per_epoch``; a rerun reuses it, so it resumes runs of the same length); the
+validation-accuracy ``targets`` and the seeds of each stage. ``configuration`` is
+``tuning.configuration_id`` of the rows' key columns, so the report finds the final runs."""

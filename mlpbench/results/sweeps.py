@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlpbench.errors import WriteError
-from mlpbench.results.schemas import SWEEPS_SCHEMA
+from mlpbench.results.schemas import SWEEPS_SCHEMA, TUNING_SCHEMA
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,9 +25,11 @@ from mlpbench.results.store import read_measurements, write_atomic
 
 SWEEPS = "sweeps"
 """The folder of the sweep records under results_dir."""
+TUNINGS = "tuning"
+"""The folder of the tuned sweeps' records (grid, scores, choice) under results_dir."""
 
 
-def sweep_path(results_dir: Path, sweep: str) -> Path:
+def sweep_path(results_dir: Path, sweep: str, folder: str = SWEEPS) -> Path:
     """Where the record of ``sweep`` lives: one file per sweep name, so a rerun replaces it.
 
     A name from a nested config folder ("papers/dlfs") becomes one file name; a leading dot or
@@ -36,7 +38,7 @@ def sweep_path(results_dir: Path, sweep: str) -> Path:
     name = sweep.replace("/", "-").replace("\\", "-").lstrip("._")
     if not name:
         raise ValueError(f"not a sweep name: {sweep!r}")
-    return Path(results_dir) / SWEEPS / f"{name}.parquet"
+    return Path(results_dir) / folder / f"{name}.parquet"
 
 
 def write_sweep(results_dir: Path, sweep: str, title: str | None, question: str | None) -> Path:
@@ -47,9 +49,25 @@ def write_sweep(results_dir: Path, sweep: str, title: str | None, question: str 
     ``WriteError`` naming that exact path and the reason (a full disk, a file where the folder
     must be): one line and exit code 2 at the command line, before any job starts.
     """
-    path = sweep_path(results_dir, sweep)
     table = pa.Table.from_pylist([{"sweep": sweep, "title": title, "question": question}],
                                  schema=SWEEPS_SCHEMA)
+    return _replace(sweep_path(results_dir, sweep), table)
+
+
+def write_tuning(results_dir: Path, sweep: str, rows: list[dict]) -> Path:
+    """Record a tuned sweep's grid, scores and choice (``TUNING_SCHEMA``), atomically over any
+    earlier record of the same sweep: the choice is a function of the runs, so a rerun that
+    resumed them writes the same rows."""
+    table = pa.Table.from_pylist(rows, schema=TUNING_SCHEMA)
+    return _replace(sweep_path(results_dir, sweep, TUNINGS), table)
+
+
+def read_tunings(results_dir: Path, bad_files: list[tuple[Path, str]]) -> pd.DataFrame:
+    """Every tuned sweep's record in ``results_dir``; empty when there is none."""
+    return read_measurements(Path(results_dir) / TUNINGS, TUNING_SCHEMA, bad_files)
+
+
+def _replace(path: Path, table: pa.Table) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as ex:

@@ -51,7 +51,8 @@ def config(method: dict[str, Any], seed: int, epochs: int = EPOCHS) -> dict[str,
         "hidden_size": 50, "batch_size": 100, "lr": 0.1, "epochs": epochs,
         "steps_per_epoch": 1, "seed": seed, "dtype": "float64", "log_eps": 1e-7,
         "hidden_sizes": None, "activation": None, "init": None, "init_std": None,
-        "lr_schedule": None, "lr_decay": None, "sampling": None,
+        "lr_schedule": None, "lr_decay": None, "sampling": None, "optimizer": None,
+        "n_validation": None, "validation_seed": None,
     }
 
 
