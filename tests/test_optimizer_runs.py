@@ -10,16 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize
 
 from mlpbench import methods, results
-from mlpbench.config import register_configs, settings_from
+from mlpbench.config import register_configs
 from mlpbench.data import hold_out
 from mlpbench.model import init_network
 from mlpbench.optimizers import AdamConfig
 from mlpbench.run import result_config
 from mlpbench.train import EpochRecord, streams, train
 from tests.run_settings import run_settings
+from tests.test_bad_values import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,15 +29,11 @@ def _store() -> None:
     register_configs()
 
 
-def settings(*overrides: str):
-    with initialize(version_base="1.3", config_path="../conf"):
-        return settings_from(compose("config", overrides=["dataset=mnist_subset", *overrides]))
-
-
 def recorded(*overrides: str, n_validation: int = 0) -> dict:
+    """The config columns of a run composed from ``overrides`` on the embedded subset."""
     data = type("Data", (), {"name": "mnist_subset", "n_train": 4000 - n_validation,
                              "n_test": 1000, "n_validation": n_validation})()
-    return result_config(settings(*overrides), data)
+    return result_config(settings("dataset=mnist_subset", *overrides), data)
 
 
 def test_plain_sgd_keeps_every_run_id_and_others_are_recorded():
