@@ -90,10 +90,13 @@ def equal_budget_text(ref: Reference) -> str:
     keep = [c for c in table.columns if " to " not in c or c.endswith(top)]
     seeds = record["final_seeds"]
     tuned = budget_section.tuning_attempts(inputs.all_kept, inputs.tuning)
+    tuning_seeds = list(record["tuning_seeds"])
+    seed_words = ("seed " if len(tuning_seeds) == 1 else "seeds ") + ", ".join(
+        map(str, tuning_seeds))
     note = (f"*mnist_subset, 3,500 train / 500 validation / 1,000 test digits, 784-50-10 "
             f"sigmoid, batch 100; each configuration's lr chosen on validation from its grid "
-            f"over {len(tuned)} tuning runs (seeds {', '.join(map(str, record['tuning_seeds']))}"
-            f"), then {len(seeds)} final seeds ({seeds[0]}-{seeds[-1]}), mean ± std; budgets "
+            f"over {len(tuned)} tuning runs ({seed_words}), then {len(seeds)} final seeds "
+            f"({seeds[0]}-{seeds[-1]}), mean ± std; budgets "
             f"{record['budget_seconds']:g} s of gradient computation and "
             f"{record['budget_forward_passes']:,.0f} forward passes by count; "
             f"{machines_text(inputs.kept)}. † the runs stopped short of that budget.*")
