@@ -99,12 +99,15 @@ def test_check_deep_ratio(benchmark):
 COST_LIMITS = {  # make bench's targets (test_costs.py) with room for a noisy shared machine
     ("forward_gradient", "backprop"): 2.0,
     ("forward_gradient", "forward"): 3.2,
+    ("forward_gradient activations", "backprop"): 2.0,
     ("spsa", "forward"): 3.3,
     ("es 10 pairs", "forward"): 30.0,
     ("incremental", "backprop"): 16.0,
 }
 COSTED = {
     "forward_gradient": (forward_gradient.ForwardGradient(), forward_gradient.Config()),
+    "forward_gradient activations": (forward_gradient.ForwardGradient(),
+                                     forward_gradient.Config(perturb="activations")),
     "spsa": (spsa.Spsa(), spsa.Config()),
     "es 10 pairs": (es.EvolutionStrategies(), es.Config()),
 }

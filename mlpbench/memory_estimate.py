@@ -19,6 +19,8 @@ end. The estimate is a deliberate over-count of what a step holds at once, in th
 - evolution strategies' population of n pairs, evaluated together (``_directions.losses_along``):
   the n first-layer directions side by side (784 x n x width numbers), their product with the
   batch (batch x n x width), and with ``noise=fresh`` the n whole directions (n x P);
+- orthogonal directions (``orthogonal=true``): a block of up to P directions drawn and
+  factorised at once, min(count, P) x P numbers twice over in float64;
 - ``BASE_BYTES`` for the interpreter, the libraries and the data (uint8 digits).
 
 The estimate is compared with the memory available now (``/proc/meminfo``'s MemAvailable, else
@@ -103,6 +105,10 @@ def terms(settings: Any) -> list[Term]:
         found.append(Term(pairs, ("method.population", width)))
         if method.noise == "fresh":
             found.append(Term(population * params * item, ("method.population", width)))
+    if getattr(method, "orthogonal", False) and getattr(method, "perturb", "weights") == "weights":
+        count = getattr(method, "directions", None) or population
+        key = "method.directions" if population is None else "method.population"
+        found.append(Term(2 * 8 * min(count, params) * params, (key, width)))
     return found
 
 

@@ -117,7 +117,7 @@ def test_network_keys_become_settings():
 
 
 EXPECTED_JOBS = {"seed_table": 11, "h_scan": 31, "batch_scan": 18, "epochs_scan": 21,
-                 "estimators": 51, "dlfs": 6, "baydin2022": 6, "tuned": 172, "fg_tuned": 42,
+                 "estimators": 57, "dlfs": 6, "baydin2022": 6, "tuned": 191, "fg_tuned": 42,
                  "compare": 108}
 
 

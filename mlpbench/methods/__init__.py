@@ -15,6 +15,7 @@ import pkgutil
 from functools import cache
 from typing import Any
 
+from mlpbench import settings
 from mlpbench.errors import ConfigError
 from mlpbench.methods.base import (
     DEFAULT_H,
@@ -95,16 +96,26 @@ LABEL_FIELDS = ("name", "scheme", "engine")
 def options_text(method_cfg: Any) -> str | None:
     """A method's options as one stable string, "directions=10, distribution=gaussian".
 
-    An option that is null (off: ``clip_jvp`` unset) is left out, so adding an option whose
-    default is null keeps the labels, and the run ids, of every run written before it."""
+    An option that is null (off: ``clip_jvp`` unset), or at the value its ``setting`` declares
+    ``Column(null_at=...)`` (``orthogonal=false``, ``perturb=weights``), is left out, so adding
+    an option whose default changes nothing keeps the labels, and the run ids, of every run
+    written before it."""
     parts = [
         f"{f.name}={str(getattr(method_cfg, f.name)).lower()}"
         if isinstance(getattr(method_cfg, f.name), bool)
         else f"{f.name}={getattr(method_cfg, f.name)}"
         for f in dataclasses.fields(method_cfg)
-        if f.name not in LABEL_FIELDS and getattr(method_cfg, f.name) is not None
+        if f.name not in LABEL_FIELDS and not _left_out(f, getattr(method_cfg, f.name))
     ]
     return ", ".join(parts) or None
+
+
+def _left_out(option: dataclasses.Field, value: Any) -> bool:
+    """Whether ``options_text`` leaves the option out: null, or its declared neutral value."""
+    column = option.metadata.get("column")
+    return value is None or (isinstance(column, settings.Column)
+                             and column.null_at is not settings.NOT_NULLED
+                             and value == column.null_at)
 
 
 def labels(method_cfg: Any, h: float) -> tuple[MethodLabels, float | None]:

@@ -12,7 +12,7 @@ layer, which holds most of an MLP's parameters, is never moved at all (see ``los
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -61,7 +61,8 @@ def draw(params: Params, rng: np.random.Generator, distribution: str) -> Params:
     of them, split into the keys (the same values: ``integers`` continues where it stopped).
     """
     if distribution == "rademacher":
-        return split(rademacher_signs(rng, param_count(params), params["W1"].dtype), 0, params)
+        dtype = next(iter(params.values())).dtype
+        return split(rademacher_signs(rng, param_count(params), dtype), 0, params)
     return {key: gaussian(rng, value.shape, value.dtype) for key, value in params.items()}
 
 
@@ -96,9 +97,10 @@ class NoiseTable:
         return values
 
     def draw(self, params: Params) -> Params:
-        """The direction at a fresh random offset, as read-only views keyed like ``params``."""
+        """The direction at a fresh random offset, as read-only views keyed like ``params`` (any
+        dict of arrays: the parameters, or a batch's pre-activations)."""
         total = param_count(params)
-        dtype = params["W1"].dtype
+        dtype = next(iter(params.values())).dtype
         if self.values.size < 2 * total:
             self.values = self._drawn(4 * total)
         if self.values.dtype != dtype:
@@ -127,6 +129,63 @@ def sampler(
     if noise == "table":
         return NoiseTable(rng).draw
     return lambda params: draw(params, rng, distribution)
+
+
+def orthogonalised(block: np.ndarray) -> np.ndarray:
+    """The m rows of ``block`` (..., m, n), m <= n, made orthogonal and rescaled to norm sqrt(n),
+    the norm a Gaussian direction has on average: Q of the QR factorisation of the block's
+    transpose, whose columns span the rows' space.
+
+    For a Gaussian block the rows' span is uniformly distributed, so sum_i q_i q_i^T averages
+    (m / n) I and (n / m) sum_i (g . q_i) q_i is an unbiased estimate of g (Choromanski et al.
+    2018). Only outer products q_i q_i^T enter an estimate, so the signs LAPACK leaves on the
+    columns do not matter. A leading axis is a stack of blocks (one per example), factorised
+    together.
+    """
+    q, _ = np.linalg.qr(np.swapaxes(block, -1, -2))
+    return np.swapaxes(q, -1, -2) * np.sqrt(block.shape[-1])
+
+
+def directions_of(
+    count: int, direction: Callable[[], Params], orthogonal: bool, *, per_example: bool = False,
+) -> Iterator[Params]:
+    """``count`` directions: as ``direction()`` draws them, or with ``orthogonal`` drawn in
+    blocks of up to n (the dimension of the space they live in) and orthogonalised
+    (``orthogonalised``), each block from its own draws.
+
+    A direction is a dict of arrays. With ``per_example`` every array holds one row per example
+    (a batch's pre-activations) and each example's rows, across the dict, are a space of their
+    own: its blocks are orthogonalised example by example. A block holds count x n numbers
+    (float64) at once; for one direction per block that is a direction rescaled to norm sqrt(n).
+    """
+    if not orthogonal:
+        for _ in range(count):
+            yield direction()
+        return
+    left = count
+    while left:
+        drawn = [direction()]
+        like = drawn[0]
+        keys = list(like)
+        if per_example:
+            groups = next(iter(like.values())).shape[0]
+            width = sum(value.shape[1] for value in like.values())
+        else:
+            groups, width = 1, param_count(like)
+        size = min(left, width)
+        drawn += [direction() for _ in range(size - 1)]
+        block = np.stack([np.concatenate([np.reshape(d[key], (groups, -1)) for key in keys],
+                                         axis=1) for d in drawn], axis=1)  # (groups, size, width)
+        rows = orthogonalised(block.astype(np.float64)).astype(like[keys[0]].dtype)
+        for j in range(size):
+            flat = rows[:, j, :]
+            out, start = {}, 0
+            for key in keys:
+                span = like[key].size // groups
+                out[key] = flat[:, start:start + span].reshape(like[key].shape)
+                start += span
+            yield out
+        left -= size
 
 
 def gaussian(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:

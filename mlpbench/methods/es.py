@@ -12,7 +12,8 @@ Its noise comes from a table drawn once per run, as Salimans et al. ran it (``no
 ``_directions.NoiseTable``), or fresh for every pair (``noise=fresh``). The population is
 evaluated in one batch without copies of the parameters
 (``_directions.losses_along``): the first layer's product with every pair's noise is one
-matrix product, shared by the pair's two losses.
+matrix product, shared by the pair's two losses. With ``orthogonal=true`` the population's
+directions are orthogonalised in blocks of up to P (``_directions.orthogonalised``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 from mlpbench.methods import _directions
 from mlpbench.methods.base import Estimator, GradientMethod, GradientResult, first_layer_share
 from mlpbench.model import Params
-from mlpbench.settings import at_least, one_of, setting
+from mlpbench.settings import Column, at_least, one_of, setting
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Config:
                                  "instead of the losses")
     noise: str = setting("table", "table (Salimans et al.'s shared noise, drawn once per run) "
                          "| fresh", check=one_of(*_directions.NOISES))
+    orthogonal: bool = setting(False, "true: each block of up to P directions orthogonalised, "
+                               "rows of norm sqrt(P)", column=Column(null_at=False))
 
 
 def centred_ranks(values: np.ndarray) -> np.ndarray:
@@ -79,7 +82,8 @@ class EvolutionStrategies(GradientMethod):
         direction = _directions.sampler(cfg.noise, "gaussian", rng)
 
         def estimate(params: Params, x: np.ndarray, t: np.ndarray) -> GradientResult:
-            noise = [direction(params) for _ in range(cfg.population)]
+            noise = list(_directions.directions_of(cfg.population, lambda: direction(params),
+                                                   cfg.orthogonal))
             losses = _directions.losses_along(params, noise, h, x, t, log_eps, activation)
             utility = centred_ranks(losses.ravel()).reshape(losses.shape) if cfg.rank_shaping \
                 else losses

@@ -17,7 +17,10 @@ MeZO also regenerates z from a stored seed rather than keeping it, because it up
 parameters itself; an estimator here returns its gradient, an array of the parameters' size, so
 keeping z costs no more memory than that array. Directions are drawn afresh (``noise=fresh``:
 Rademacher signs cost under half a forward pass of 784-50-10) or, for Gaussian ones, sliced
-from a noise table drawn once per run (``noise=table``, ``_directions.NoiseTable``).
+from a noise table drawn once per run (``noise=table``, ``_directions.NoiseTable``). With
+``orthogonal=true`` (Gaussian directions) each block of up to P directions is orthogonalised
+(``_directions.orthogonalised``), which lowers the variance at the same count; it matters only
+where the count is a sizeable share of P.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from mlpbench.errors import ConfigError
 from mlpbench.methods import _directions
 from mlpbench.methods.base import Estimator, GradientMethod, GradientResult
 from mlpbench.model import Params
-from mlpbench.settings import at_least, one_of, setting
+from mlpbench.settings import Column, at_least, one_of, setting
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class Config:
                                 check=one_of(*_directions.DISTRIBUTIONS))
     noise: str = setting("fresh", "fresh (drawn per direction) | table (gaussian only: slices "
                          "of a table drawn once per run)", check=one_of(*_directions.NOISES))
+    orthogonal: bool = setting(False, "true (gaussian only): each block of up to P directions "
+                               "orthogonalised, rows of norm sqrt(P)", column=Column(null_at=False))
 
 
 class Spsa(GradientMethod):
@@ -68,6 +73,9 @@ class Spsa(GradientMethod):
             raise ConfigError("method.noise: 'table' holds Gaussian noise; allowed with "
                               "method.distribution=gaussian only (rademacher signs are cheap "
                               "to draw)")
+        if cfg.orthogonal and cfg.distribution != "gaussian":
+            raise ConfigError("method.orthogonal: true orthogonalises Gaussian blocks; allowed "
+                              "with method.distribution=gaussian only")
 
     def forward_passes(self, cfg: Config, sizes: tuple[int, ...]) -> float:
         """Two loss evaluations per direction (``losses_along``: the first layer's products x W1
@@ -87,8 +95,9 @@ class Spsa(GradientMethod):
                 (plus, minus), = _directions.losses_along(params, [z], h, x, t, log_eps, activation)
                 return (plus - minus) / (2 * h)
 
-            grads = _directions.averaged(
-                params, cfg.directions, lambda: direction(params), slope)
+            drawn = _directions.directions_of(cfg.directions, lambda: direction(params),
+                                              cfg.orthogonal)
+            grads = _directions.averaged(params, cfg.directions, drawn.__next__, slope)
             return GradientResult(grads, loss_evals=2 * cfg.directions)
 
         return estimate
