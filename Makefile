@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SWEEP ?= seed_table
 RESULTS ?= results/$(SWEEP)
 
-.PHONY: install install-ray sweep compare gradcheck reference report docs test bench bench-check bench-check-busy bench-scaling lint clean
+.PHONY: install install-ray sweep compare gradcheck quality reference report docs test bench bench-check bench-check-busy bench-scaling lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,9 +51,14 @@ compare: $(STAMP)  ## METHODS x OPTIMIZERS tuned over GRID on validation, then a
 gradcheck: $(STAMP)  ## gradient error against h per scheme and dtype -> $(RESULTS)/gradcheck
 	$(BIN)/python -m mlpbench.gradcheck --out $(RESULTS)/gradcheck
 
+QUALITY_RESULTS ?= results/quality
+quality: $(STAMP)  ## cosine, error, bias and variance of random gradient estimates at fixed weights -> $(QUALITY_RESULTS)/quality, then report
+	$(BIN)/python -m mlpbench.quality --out $(QUALITY_RESULTS)/quality $(QUALITY_ARGS)
+	$(BIN)/python -m mlpbench.report --results-dir $(QUALITY_RESULTS)
+
 REFERENCE ?= results/reference
 
-reference: $(STAMP)  ## the reference results: seed_table (+ scaling, depth), h_scan (+ gradcheck), estimators, dlfs, baydin2022, tuned, fg_tuned, benchmarks; then the docs' numbers
+reference: $(STAMP)  ## the reference results: seed_table (+ scaling, depth), h_scan (+ gradcheck), estimators, dlfs, baydin2022, tuned, fg_tuned, quality, benchmarks; then the docs' numbers
 	$(MAKE) sweep SWEEP=seed_table RESULTS=$(REFERENCE)/seed_table
 	$(MAKE) bench-scaling RESULTS=$(REFERENCE)/seed_table
 	$(MAKE) report RESULTS=$(REFERENCE)/seed_table
@@ -65,6 +70,7 @@ reference: $(STAMP)  ## the reference results: seed_table (+ scaling, depth), h_
 	$(MAKE) sweep SWEEP=baydin2022 RESULTS=$(REFERENCE)/baydin2022
 	$(MAKE) sweep SWEEP=tuned RESULTS=$(REFERENCE)/tuned
 	$(MAKE) sweep SWEEP=fg_tuned RESULTS=$(REFERENCE)/fg_tuned
+	$(MAKE) quality QUALITY_RESULTS=$(REFERENCE)/quality
 	$(MAKE) bench BENCH_STORAGE=$(REFERENCE)/benchmarks
 	$(MAKE) docs
 

@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from mlpbench import budget_docs, results
-from mlpbench.report import scaling_section
+from mlpbench.report import quality_section, scaling_section
 from mlpbench.report.configs import curves_of
 from mlpbench.report.costs import cost_summary
 from mlpbench.report.describe import machines_text, revisions_text, short_machine
@@ -292,11 +292,56 @@ def keys_table(ref: Reference) -> str:
     return markdown(table, text_columns=3) + "\n"
 
 
+def quality_text(ref: Reference) -> str:
+    """The gradient-quality study's headline: one activity tangent against one weight
+    direction on the seed's network, and independent against orthogonal directions where k is
+    a sizeable share of P, each with its theory (``results/reference/quality``)."""
+    rows = quality_section.latest_quality(quality_section.read_quality(ref.folder / "quality", []))
+    summary = quality_section.summarise(rows)
+    gain = quality_section.activity_gain(summary)
+    if gain is None:
+        raise ValueError("results/reference/quality has no one-direction forward gradients")
+    init = summary[summary["weights"] == "init"]
+    small = init[init["total_params"] == init["total_params"].min()]
+    half = small[small["directions"] == small["directions"].max()].set_index("estimator")
+    large = init[(init["total_params"] == init["total_params"].max())
+                 & (init["directions"] == init["directions"].max())].set_index("estimator")
+    lines = [
+        f"- **Activity perturbation**: on {gain['network']} at its initial weights, one tangent "
+        f"per example has a mean cosine of {gain['activations_cos']:.3f} to backprop's "
+        f"gradient, one weight direction {gain['weights_cos']:.4f}: "
+        f"{gain['factor']:.0f}x, at backprop's arithmetic per step.",
+    ]
+    if {"fg_weights", "fg_weights_orthogonal"} <= set(half.index):
+        independent, orthogonal = half.loc["fg_weights"], half.loc["fg_weights_orthogonal"]
+        lines.append(
+            f"- **Orthogonal directions**: on {independent['network']} (P = "
+            f"{int(independent['total_params']):,}) with k = {int(independent['directions'])}, "
+            f"the relative MSE is {orthogonal['mse']:.3f} (theory "
+            f"{orthogonal['mse_theory']:.3f}) against {independent['mse']:.3f} for independent "
+            f"Gaussian directions (theory {independent['mse_theory']:.3f}).")
+    if {"fg_weights", "fg_weights_orthogonal"} <= set(large.index):
+        independent, orthogonal = large.loc["fg_weights"], large.loc["fg_weights_orthogonal"]
+        lines.append(
+            f"  At k = {int(independent['directions'])} on {independent['network']} the two "
+            f"measure {independent['mse']:,.0f} ± {independent['mse_se']:,.0f} and "
+            f"{orthogonal['mse']:,.0f} ± {orthogonal['mse_se']:,.0f}: theory's difference "
+            f"there, {independent['mse_theory'] - orthogonal['mse_theory']:.2f}, is below what "
+            "any number of repeats here resolves.")
+    first = rows.iloc[0]
+    lines += ["", f"*{first['dataset']}, batches of {int(first['batch_size'])} real digits; "
+              f"mean over {rows['batch'].nunique()} batches of R estimates each; float64; "
+              f"{short_machine(rows)}; [full table, per tensor and against k]"
+              "(results/reference/quality/report/report.md).*", ""]
+    return "\n".join(lines)
+
+
 BLOCKS: dict[str, Callable[[Reference], str]] = {
     "keys": keys_table,
     "equal-budget": budget_docs.equal_budget_text,
     "fg-tuned": budget_docs.fg_tuned_text,
     "answer-table": answer_table,
+    "quality": quality_text,
     "seed-table": seed_table_text,
     "depth": depth_text,
     "provenance": provenance,

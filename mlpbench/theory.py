@@ -63,3 +63,39 @@ def expected_cosine_exact(directions: int, params: int) -> float:
     _check(directions, params)
     k, p = directions, params
     return math.exp(_log_gamma_half_ratio(k / 2) - _log_gamma_half_ratio((p + k - 1) / 2))
+
+
+def orthogonal_cosine(directions: int, params: int) -> float:
+    """E[cos(est, g)] for k <= P orthogonal directions (a Gaussian block orthogonalised): the
+    estimate is Q Q^T g for a uniformly random k-dimensional subspace, so cos^2 = ||Q^T ĝ||^2
+    ~ Beta(k/2, (P-k)/2) and E[cos] = Γ((k+1)/2)·Γ(P/2) / (Γ(k/2)·Γ((P+1)/2)); 1 at k = P."""
+    _check(directions, params)
+    if directions > params:
+        raise ValueError(f"orthogonal blocks hold at most P = {params} directions")
+    return math.exp(_log_gamma_half_ratio(directions / 2) - _log_gamma_half_ratio(params / 2))
+
+
+MSE_FORMULAS = {"gaussian": "(P + 1)/k", "rademacher": "(P - 1)/k", "orthogonal": "P/k - 1"}
+"""``relative_mse`` as the report prints it, by kind of directions."""
+
+
+def relative_mse(directions: int, params: int, kind: str) -> float:
+    """E||est - g||^2 / ||g||^2 for the average of k directions' (g·v) v, exactly, any P:
+
+    - ``gaussian`` (independent N(0, I)): one direction's E[(g·v)^2 ||v||^2] = (P + 2)||g||^2
+      (Isserlis), so (P + 2 - 1)/k = (P + 1)/k;
+    - ``rademacher`` (entries ±1, ||v||^2 = P exactly): (P - 1)/k;
+    - ``orthogonal`` (k <= P rows of norm sqrt(P), a random subspace): est = (P/k) Q Q^T g and
+      E||Q^T ĝ||^2 = k/P, so (P/k)^2 (k/P) - 2 + 1 = P/k - 1, 0 at k = P.
+    """
+    _check(directions, params)
+    k, p = directions, params
+    if kind == "gaussian":
+        return (p + 1) / k
+    if kind == "rademacher":
+        return (p - 1) / k
+    if kind == "orthogonal":
+        if k > p:
+            raise ValueError(f"orthogonal blocks hold at most P = {p} directions")
+        return p / k - 1
+    raise ValueError(f"unknown kind {kind!r}; allowed: {', '.join(MSE_FORMULAS)}")

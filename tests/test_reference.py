@@ -18,6 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "results" / "reference"
 EXPECTED = {"seed_table", "h_scan", "estimators", "dlfs", "baydin2022", "tuned", "fg_tuned"}
 FOLDERS = sorted(p for p in REFERENCE.glob("*") if (p / "runs").is_dir())
+RENDERED = [*FOLDERS, REFERENCE / "quality"]
+"""Every folder with a committed report: the sweeps, and the gradient-quality study alone."""
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -46,7 +48,7 @@ def test_reference_runs_are_complete_ok_and_from_one_clean_revision(folder):
     assert len(curves) == runs["epochs_done"].sum()
 
 
-@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+@pytest.mark.parametrize("folder", RENDERED, ids=lambda p: p.name)
 def test_committed_report_is_the_render_of_the_committed_parquet(folder, tmp_path):
     out = tmp_path / "report"
     report.render(folder, out)
@@ -64,6 +66,32 @@ def test_reference_reports_have_their_sections():
     assert "## Scaling" in text["seed_table"]
     assert "## Gradient error against h" in text["h_scan"]
     assert "## Estimators" in text["estimators"]
+    quality = (REFERENCE / "quality" / "report" / "report.md").read_text()
+    assert "## Gradient quality at fixed weights" in quality
+
+
+def test_reference_quality_study_meets_its_acceptance():
+    """At the seed's network's initial weights one activity tangent beats one weight direction
+    by at least 10x in mean cosine over at least 100 estimates; the weight perturbations agree
+    with theory within three standard errors, each standard error under 3% of its value."""
+    from mlpbench.report import quality_section
+
+    rows = quality_section.latest_quality(quality_section.read_quality(REFERENCE / "quality", []))
+    summary = quality_section.summarise(rows)
+    gain = quality_section.activity_gain(summary)
+    assert gain is not None and gain["network"] == "784-50-10"
+    assert gain["factor"] >= 10 and gain["repeats"] >= 100
+    init = summary[summary["weights"] == "init"]
+    checked = init[init["cos_theory"].notna() & init["estimator"].str.startswith("fg_weights")]
+    big = checked[checked["network"] == "784-50-10"]
+    small = checked[checked["total_params"] == checked["total_params"].min()]
+    assert {1, 10, 100} <= set(big["directions"])
+    assert {"fg_weights", "fg_weights_orthogonal"} <= set(small["estimator"])
+    assert (small["directions"] >= small["total_params"] / 4 - 1).sum() >= 4
+    assert (checked["cos_se"] < 0.03 * checked["cos"]).all()
+    assert (checked["mse_se"] < 0.03 * checked["mse"]).all()
+    assert checked["cos_z"].abs().max() <= 3
+    assert checked["mse_z"].abs().max() <= 3
 
 
 def test_readme_links_and_images_exist():

@@ -27,6 +27,7 @@ from mlpbench.report import (
     gradcheck_section,
     memory,
     published,
+    quality_section,
     runs,
     scaling_section,
     speed,
@@ -51,6 +52,7 @@ SECTIONS: tuple[SectionFn, ...] = (
     runs.figures_section,  # "## Figures"
     scaling_section.section,  # "## Scaling"
     gradcheck_section.section,  # "## Gradient error against h"
+    quality_section.section,  # "## Gradient quality at fixed weights"
 )
 """The sections in the order report.md shows them; one without anything to say is left out."""
 
@@ -159,7 +161,7 @@ def read_inputs(results_dir: Path, bad_files: list[tuple[Path, str]]) -> Inputs:
     return Inputs(curves=curves, kept=kept, ok_runs=ok_runs, set_aside=attempts.set_aside,
                   summary=summary, colors=colors(summary["config"]), scaling=scaling_rows,
                   gradcheck=gradcheck_rows, left_out=pd.DataFrame(left_out), tuning=tunings,
-                  all_kept=all_kept)
+                  all_kept=all_kept, quality=quality_section.read_quality(results_dir, bad_files))
 
 
 def title_section(sweeps: pd.DataFrame, runs: pd.DataFrame) -> Section:
@@ -192,6 +194,15 @@ def title_section(sweeps: pd.DataFrame, runs: pd.DataFrame) -> Section:
                    numbers={"title": title, "question": question, "sweeps": sweeps})
 
 
+QUALITY_TITLE = "Gradient estimates at fixed weights: cosine, error, bias and variance"
+"""The title of a folder that holds a gradient-quality study and no runs."""
+
+
+def quality_only(results_dir: Path) -> bool:
+    """A folder with a ``quality`` study and no ``runs`` folder: rendered as that study alone."""
+    return (results_dir / "quality").is_dir() and not (results_dir / "runs").is_dir()
+
+
 def _write(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically: a reader sees the old file or the new one."""
     results.write_atomic(path, lambda fh: fh.write(data), replace=True)
@@ -206,13 +217,19 @@ def render(results_dir: Path, out_dir: Path) -> ReportOutputs:
     """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     bad_files: list[tuple[Path, str]] = []
-    inputs = read_inputs(results_dir, bad_files)
-    title = title_section(results.read_sweeps(results_dir, bad_files), inputs.kept)
+    if quality_only(results_dir):
+        title = Section("title", f"# {QUALITY_TITLE}\n", numbers={"title": QUALITY_TITLE})
+        computed = [(quality_section.section,
+                     quality_section.quality_parts(
+                         quality_section.read_quality(results_dir, bad_files)))]
+    else:
+        inputs = read_inputs(results_dir, bad_files)
+        title = title_section(results.read_sweeps(results_dir, bad_files), inputs.kept)
+        computed = [(entry, entry(inputs)) for entry in SECTIONS]
     parts: list[str] = [title.markdown]
     pngs: dict[str, bytes] = {}
     numbers: dict[str, dict[str, Any]] = {title.name: title.numbers}
-    for entry in SECTIONS:
-        part = entry(inputs)
+    for entry, part in computed:
         undeclared = set(part.figures) - set(figure_names([entry]))
         if undeclared or part.name in numbers:
             raise ValueError(f"section {entry.__module__}.{entry.__name__}: undeclared figure "
@@ -257,6 +274,9 @@ def bad_files_markdown(bad_files: list[tuple[Path, str]]) -> str:
 
 def terminal_text(outputs: ReportOutputs) -> str:
     """What the CLI prints: the table, what was left out, and where the files are."""
+    if "runs" not in outputs.numbers:  # a gradient-quality study alone
+        return "\n".join(f"wrote {path}" for path in (outputs.report_md,
+                                                      *outputs.figures.values()))
     numbers = outputs.numbers["runs"]
     lines = [numbers["table"], ""]
     if numbers["footnote"]:

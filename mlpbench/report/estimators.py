@@ -80,8 +80,11 @@ def theory_directions(options: Any) -> int | None:
     Σ (g·v_i) v_i that ``theory.expected_cosine`` covers: SPSA and forward gradients
     (``directions``), and ES on raw losses (``population`` pairs). None for anything else: ES
     with rank shaping weighs each pair by ranks, not by its slope, so the formula does not hold
-    (it measures slightly below it)."""
+    (it measures slightly below it); activity-perturbed forward gradients, whose tangents live
+    per example, not in the P dimensions of the weights."""
     options = parse_options(options)
+    if options.get("perturb") == "activations":
+        return None
     if "directions" in options:
         return int(options["directions"])
     if "population" in options and options.get("rank_shaping", "false") == "false":

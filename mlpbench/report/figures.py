@@ -91,6 +91,7 @@ OPTION_WORDS: dict[tuple[str, str], str] = {
     ("noise", "table"): "noise table", ("noise", "fresh"): "fresh noise",
     ("jvp", "dual"): "dual-number JVP", ("jvp", "complex_step"): "complex-step JVP",
     ("rank_shaping", "true"): "rank-shaped", ("rank_shaping", "false"): "raw losses",
+    ("perturb", "activations"): "activity perturbation", ("orthogonal", "true"): "orthogonal",
 }
 """A method option's value in words; options not listed read "<key> <value>"."""
 
@@ -154,7 +155,11 @@ def _options_words(options: dict[str, str]) -> list[str]:
         count = int(rest.pop("directions"))
         kind = rest.pop("distribution", "")
         kind = {"gaussian": "Gaussian", "rademacher": "Rademacher"}.get(kind, kind)
-        words.append(f"{count} {kind} direction{'s' if count != 1 else ''}".replace("  ", " "))
+        if rest.get("perturb") == "activations":  # a tangent per example, not one direction
+            words.append(f"{count} tangent{'s' if count != 1 else ''} per example")
+        else:
+            words.append(f"{count} {kind} direction{'s' if count != 1 else ''}"
+                         .replace("  ", " "))
     if "population" in rest:
         words.append(plural(int(rest.pop("population")), "pair"))
     for key, value in rest.items():

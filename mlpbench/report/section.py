@@ -29,6 +29,7 @@ class Inputs:
     holds the tuned sweeps' records (``results.read_tunings``); where there are any, ``kept``
     and what is made from it hold the final runs alone (every section then shows each
     configuration at its chosen rate), and ``all_kept`` every kept run, tuning runs included.
+    ``quality`` holds every row of the gradient-quality study's folder.
     """
 
     curves: pd.DataFrame
@@ -42,6 +43,7 @@ class Inputs:
     left_out: pd.DataFrame = field(default_factory=pd.DataFrame)
     tuning: pd.DataFrame = field(default_factory=pd.DataFrame)
     all_kept: pd.DataFrame = field(default_factory=pd.DataFrame)
+    quality: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True, eq=False)

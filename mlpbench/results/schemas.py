@@ -15,6 +15,7 @@
 - ``SCALING_SCHEMA``: one row per (engine, hidden size, batch size) timed by the scaling study
   (``results_dir/scaling``), with the engine's ``role`` and ``engine_role``;
 - ``GRADCHECK_SCHEMA``: one row per (weights, scheme, dtype, h) of the h error curve
+- ``QUALITY_SCHEMA``: one row per setting and tensor of the gradient-quality study
   (``results_dir/gradcheck``);
 - ``SWEEPS_SCHEMA``: one row per sweep run into a results folder, its title and question
   (``results_dir/sweeps``), so the report can say what the folder holds without Hydra.
@@ -240,6 +241,50 @@ GRADCHECK_SCHEMA = pa.schema(
 """One row per (weights, scheme, dtype, h). ``trained_epochs`` is the number of backprop epochs
 the weights had (0 for ``init``); rel_err, cos and max_abs_err are NaN where the gradient had a
 non-finite entry."""
+
+QUALITY_SCHEMA = pa.schema(
+    [
+        pa.field("measurement_id", pa.string()),
+        pa.field("network", pa.string()),
+        pa.field("hidden_size", pa.int64()),
+        pa.field("total_params", pa.int64()),
+        pa.field("weights", pa.string()),
+        pa.field("trained_steps", pa.int64()),
+        pa.field("batch", pa.int64()),
+        pa.field("estimator", pa.string()),
+        pa.field("method", pa.string()),
+        pa.field("perturb", pa.string()),
+        pa.field("orthogonal", pa.bool_()),
+        pa.field("directions_kind", pa.string()),
+        pa.field("directions", pa.int64()),
+        pa.field("h", pa.float64()),
+        pa.field("tensor", pa.string()),
+        pa.field("n_params", pa.int64()),
+        pa.field("repeats", pa.int64()),
+        pa.field("cos_mean", pa.float64()),
+        pa.field("cos_se", pa.float64()),
+        pa.field("mse_rel", pa.float64()),
+        pa.field("mse_rel_se", pa.float64()),
+        pa.field("bias_rel", pa.float64()),
+        pa.field("bias_floor_rel", pa.float64()),
+        pa.field("variance_rel", pa.float64()),
+        pa.field("cos_theory", pa.float64()),
+        pa.field("mse_rel_theory", pa.float64()),
+        pa.field("grad_norm", pa.float64()),
+        pa.field("seconds_per_estimate", pa.float64()),
+        pa.field("dataset", pa.string()),
+        pa.field("n_train", pa.int64()),
+        pa.field("batch_size", pa.int64()),
+        pa.field("seed", pa.int64()),
+        pa.field("log_eps", pa.float64()),
+        pa.field("measured_at", pa.timestamp("us", tz="UTC")),
+        *ENVIRONMENT_FIELDS,
+    ]
+)
+"""One row per (network, weights, batch, estimator, directions, h, tensor) of the gradient-quality
+study (``mlpbench.studies.quality_study``): statistics of ``repeats`` estimates against backprop;
+``tensor`` "all" is every parameter together, the only rows with theory (null where none
+applies: activity perturbation); ``h`` null for forward gradients."""
 
 GRADCHECK_WEIGHTS: tuple[str, ...] = ("init", "trained")
 """The values of the gradcheck ``weights`` column, in the order they are shown."""

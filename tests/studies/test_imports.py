@@ -10,8 +10,9 @@ FORBIDDEN = ("hydra", "omegaconf", "mlpbench.run", "mlpbench.config", "mlpbench.
 
 PROGRAM = """
 import sys
-import mlpbench.gradcheck, mlpbench.scaling
+import mlpbench.gradcheck, mlpbench.scaling, mlpbench.quality
 import mlpbench.studies.gradcheck_study, mlpbench.studies.scaling_study
+import mlpbench.studies.quality_study
 print(",".join(sorted(sys.modules)))
 """
 
