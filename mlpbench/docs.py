@@ -312,16 +312,17 @@ def quality_text(ref: Reference) -> str:
         f"gradient, one weight direction {gain['weights_cos']:.4f}: "
         f"{gain['factor']:.0f}x, at backprop's arithmetic per step.",
     ]
-    if {"fg_weights", "fg_weights_orthogonal"} <= set(half.index):
-        independent, orthogonal = half.loc["fg_weights"], half.loc["fg_weights_orthogonal"]
+    pair = ("fg_weights", "fg_weights_orthogonal")
+    if set(pair) <= set(half.index):
+        independent, orthogonal = (half.loc[name] for name in pair)
         lines.append(
             f"- **Orthogonal directions**: on {independent['network']} (P = "
             f"{int(independent['total_params']):,}) with k = {int(independent['directions'])}, "
             f"the relative MSE is {orthogonal['mse']:.3f} (theory "
             f"{orthogonal['mse_theory']:.3f}) against {independent['mse']:.3f} for independent "
             f"Gaussian directions (theory {independent['mse_theory']:.3f}).")
-    if {"fg_weights", "fg_weights_orthogonal"} <= set(large.index):
-        independent, orthogonal = large.loc["fg_weights"], large.loc["fg_weights_orthogonal"]
+    if set(pair) <= set(large.index):
+        independent, orthogonal = (large.loc[name] for name in pair)
         lines.append(
             f"  At k = {int(independent['directions'])} on {independent['network']} the two "
             f"measure {independent['mse']:,.0f} ± {independent['mse_se']:,.0f} and "

@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
-from mlpbench.errors import EXIT_USAGE
+from mlpbench.errors import EXIT_USAGE, MlpbenchError
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -48,3 +50,17 @@ def positive_float(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got '{text}'")
     return value
+
+
+def usage_error(prog: str, error: MlpbenchError) -> int:
+    """A user error found while measuring: one line on stderr, exit code 2."""
+    print(f"{prog}: error: {error}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def written(table: str, rows: int, started: float, path: Path) -> int:
+    """What a study prints once its parquet is written: its table, the row count, the time
+    since ``started`` (``time.perf_counter``) and the file; exit code 0."""
+    print(table)
+    print(f"\n{rows} rows; total {time.perf_counter() - started:.1f} s; wrote {path}")
+    return 0

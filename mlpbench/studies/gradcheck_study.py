@@ -45,13 +45,19 @@ from threadpoolctl import threadpool_limits
 
 from mlpbench import methods, results, train
 from mlpbench.data import DATASETS, Dataset, fixed_batch, load_dataset
-from mlpbench.errors import EXIT_USAGE, ConfigError, MlpbenchError
+from mlpbench.errors import ConfigError, MlpbenchError
 from mlpbench.methods import backprop, numerical
 from mlpbench.model import DTYPES, PARAM_KEYS, Params, init_network
 from mlpbench.report.format import format_error, format_step, weights_text
 from mlpbench.report.gradcheck_section import best_of, best_steps
 from mlpbench.settings import DatasetConfig, ModelConfig, RunConfig
-from mlpbench.studies.cli import OneLineParser, int_at_least, positive_float
+from mlpbench.studies.cli import (
+    OneLineParser,
+    int_at_least,
+    positive_float,
+    usage_error,
+    written,
+)
 
 PROG = "python -m mlpbench.gradcheck"
 
@@ -295,11 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )]
         path = results.write_measurements(args.out, rows, results.GRADCHECK_SCHEMA)
     except MlpbenchError as ex:
-        print(f"{PROG}: error: {ex}", file=sys.stderr)
-        return EXIT_USAGE
-    print(format_table(rows))
-    print(f"\n{len(rows)} rows; total {time.perf_counter() - started:.1f} s; wrote {path}")
-    return 0
+        return usage_error(PROG, ex)
+    return written(format_table(rows), len(rows), started, path)
 
 
 if __name__ == "__main__":

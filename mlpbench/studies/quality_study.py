@@ -53,11 +53,17 @@ from threadpoolctl import threadpool_limits
 
 from mlpbench import results, theory
 from mlpbench.data import DATASETS, Dataset, fixed_batch, load_dataset
-from mlpbench.errors import EXIT_USAGE, ConfigError, MlpbenchError
+from mlpbench.errors import ConfigError, MlpbenchError
 from mlpbench.methods import backprop, es, forward_gradient, spsa
 from mlpbench.methods.base import GradientMethod
 from mlpbench.model import Params, param_count, param_keys
-from mlpbench.studies.cli import OneLineParser, int_at_least, positive_float
+from mlpbench.studies.cli import (
+    OneLineParser,
+    int_at_least,
+    positive_float,
+    usage_error,
+    written,
+)
 from mlpbench.studies.gradcheck_study import initial_weights, trained_weights
 
 PROG = "python -m mlpbench.quality"
@@ -372,8 +378,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             data, plan, progress=lambda line: print(line, file=sys.stderr, flush=True))]
         path = results.write_measurements(args.out, rows, results.QUALITY_SCHEMA)
     except MlpbenchError as ex:
-        print(f"{PROG}: error: {ex}", file=sys.stderr)
-        return EXIT_USAGE
-    print(format_table(rows))
-    print(f"\n{len(rows)} rows; total {time.perf_counter() - started:.1f} s; wrote {path}")
-    return 0
+        return usage_error(PROG, ex)
+    return written(format_table(rows), len(rows), started, path)

@@ -23,7 +23,7 @@ def test_every_figure_is_declared_once_by_its_section() -> None:
     assert len(names) == len(set(names))
     assert set(names) == {"loss_vs_epoch.png", "test_acc_vs_epoch.png", "paired_seed.png",
                           "estimators.png", "scaling.png", "scaling_depth.png", "gradcheck.png",
-                          "equal_budget.png"}
+                          "equal_budget.png", "quality.png"}
     assert len(SECTIONS) == len(set(SECTIONS))
 
 
