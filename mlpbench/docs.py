@@ -304,8 +304,8 @@ def quality_text(ref: Reference) -> str:
     init = summary[summary["weights"] == "init"]
     small = init[init["total_params"] == init["total_params"].min()]
     half = small[small["directions"] == small["directions"].max()].set_index("estimator")
-    large = init[(init["total_params"] == init["total_params"].max())
-                 & (init["directions"] == init["directions"].max())].set_index("estimator")
+    biggest = init[init["total_params"] == init["total_params"].max()]
+    large = biggest[biggest["directions"] == biggest["directions"].max()].set_index("estimator")
     lines = [
         f"- **Activity perturbation**: on {gain['network']} at its initial weights, one tangent "
         f"per example has a mean cosine of {gain['activations_cos']:.3f} to backprop's "
@@ -327,8 +327,8 @@ def quality_text(ref: Reference) -> str:
             f"  At k = {int(independent['directions'])} on {independent['network']} the two "
             f"measure {independent['mse']:,.0f} ± {independent['mse_se']:,.0f} and "
             f"{orthogonal['mse']:,.0f} ± {orthogonal['mse_se']:,.0f}: theory's difference "
-            f"there, {independent['mse_theory'] - orthogonal['mse_theory']:.2f}, is below what "
-            "any number of repeats here resolves.")
+            f"there, {independent['mse_theory'] - orthogonal['mse_theory']:.2f}, is well "
+            "inside their standard errors.")
     first = rows.iloc[0]
     lines += ["", f"*{first['dataset']}, batches of {int(first['batch_size'])} real digits; "
               f"mean over {rows['batch'].nunique()} batches of R estimates each; float64; "

@@ -4,6 +4,7 @@ are declared or recorded cannot silently re-key the results a user already has."
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -74,9 +75,16 @@ def _store():
 def test_every_reference_run_keeps_its_run_id():
     runs = committed_runs()
     assert len(runs) > 100
+    # One composition per configuration: runs that differ only in seed and lr (a sweep's seeds,
+    # a tuned sweep's grid) take those two from their row into the composed settings.
+    composed: dict[tuple[str, ...], object] = {}
     with initialize(version_base="1.3", config_path="../conf"):
         for _, row in runs.iterrows():
-            run = settings_from(compose("config", overrides=overrides_of(row)))
+            overrides = overrides_of(row)
+            key = tuple(o for o in overrides if not o.startswith(("seed=", "lr=")))
+            if key not in composed:
+                composed[key] = settings_from(compose("config", overrides=overrides))
+            run = dataclasses.replace(composed[key], seed=int(row["seed"]), lr=float(row["lr"]))
             held = 0 if pd.isna(row["n_validation"]) else int(row["n_validation"])
             data = SimpleNamespace(name=row["dataset"], n_train=int(row["n_train"]),
                                    n_test=int(row["n_test"]), n_validation=held)

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from mlpbench import results, theory
 from mlpbench.report.describe import distinct, revisions_text, short_machine, time_span
 from mlpbench.report.figures import new_figure, wrap
-from mlpbench.report.format import markdown, plural
+from mlpbench.report.format import markdown
 from mlpbench.report.section import Inputs, Section
 
 FIGURE = "quality.png"
@@ -143,7 +143,8 @@ def tensor_table(latest: pd.DataFrame) -> pd.DataFrame:
     tensors = [c for c in table.columns if c != ALL] + [ALL]
     table = table[tensors].reset_index()
     table["_e"] = table["estimator"].map(_rank)
-    table = table.sort_values(["network", "_e"], kind="stable")
+    table["_p"] = -table["network"].map(rows.groupby("network")["total_params"].first())
+    table = table.sort_values(["_p", "_e"], kind="stable")
     body = [(r["network"], ESTIMATOR_TEXT.get(r["estimator"], r["estimator"]),
              "" if pd.isna(r["h"]) else f"{r['h']:g}", *[f"{r[t]:.4f}" for t in tensors])
             for _, r in table.iterrows()]
@@ -153,7 +154,8 @@ def tensor_table(latest: pd.DataFrame) -> pd.DataFrame:
 def quality_markdown(latest: pd.DataFrame, summary: pd.DataFrame, figure: str | None) -> str:
     """The section: what was measured, the headline, the tables, the figure."""
     contexts = "; ".join(
-        f"{plural(int(m), 'batch')} of {int(b)} real digits of {name} ({int(n):,} train), "
+        f"{int(m)} {'batch' if int(m) == 1 else 'batches'} of {int(b)} real digits of {name} "
+        f"({int(n):,} train), "
         f"seed {int(s)}" for name, n, b, s, m in distinct(
             latest.assign(batches=latest.groupby("measurement_id")["batch"].transform("nunique")),
             ["dataset", "n_train", "batch_size", "seed", "batches"]))
