@@ -71,6 +71,8 @@ reference: $(STAMP)  ## the reference results: seed_table (+ scaling, depth), h_
 	$(MAKE) sweep SWEEP=tuned RESULTS=$(REFERENCE)/tuned
 	$(MAKE) sweep SWEEP=fg_tuned RESULTS=$(REFERENCE)/fg_tuned
 	$(MAKE) quality QUALITY_RESULTS=$(REFERENCE)/quality
+	$(MAKE) quality QUALITY_RESULTS=$(REFERENCE)/quality \
+		QUALITY_ARGS="--networks 50 --estimators spsa --h 1e-5 0.1 1 --directions 1 10"
 	$(MAKE) bench BENCH_STORAGE=$(REFERENCE)/benchmarks
 	$(MAKE) docs
 

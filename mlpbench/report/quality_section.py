@@ -212,6 +212,8 @@ STYLE = {"fg_weights": ("C0", "o"), "fg_weights_orthogonal": ("C1", "s"),
          "fg_activations": ("C2", "^"), "fg_activations_orthogonal": ("C3", "v"),
          "spsa": ("C4", "x"), "mezo": ("C5", "+"), "mezo_orthogonal": ("C6", "d"),
          "es": ("C7", "*")}
+LINE_STYLES = ("-", "--", "-.", ":")
+"""One per step h of an estimator, smallest first: its colour stays the estimator's."""
 
 
 def draw_quality(summary: pd.DataFrame, title: str) -> Figure:
@@ -228,12 +230,16 @@ def draw_quality(summary: pd.DataFrame, title: str) -> Figure:
                                                     dropna=False):
             color, marker = STYLE.get(str(estimator), ("C9", "."))
             label = ESTIMATOR_TEXT.get(str(estimator), str(estimator))
+            style = "-"
             if not pd.isna(h):
                 label += f", h = {h:g}"
+                steps = sorted(panel.loc[panel["estimator"] == estimator, "h"].dropna().unique())
+                style = LINE_STYLES[steps.index(h) % len(LINE_STYLES)]
             for row, (value, se) in enumerate((("cos", "cos_se"), ("mse", "mse_se"))):
                 axes[row, col].errorbar(curve["directions"], curve[value],
                                         yerr=STANDARD_ERRORS * curve[se], color=color,
-                                        marker=marker, ms=5, lw=1.4, capsize=2, label=label)
+                                        marker=marker, ms=5, lw=1.4, ls=style, capsize=2,
+                                        label=label)
         gaussian = [theory.expected_cosine_exact(int(k), p) for k in ks]
         axes[0, col].plot(ks, gaussian, "k--", lw=1, label="theory: k Gaussian directions")
         axes[1, col].plot(ks, [theory.relative_mse(int(k), p, "gaussian") for k in ks], "k--",
