@@ -161,9 +161,8 @@ def activity_estimate(
     estimated as the mean of d_i u_(l,i) over the tangents (``example_derivatives``), then
     every layer's weights as its input's outer product with it and its bias as its sum over the
     batch: backprop's last step, done locally per layer."""
-    at = {f"a{layer}": np.zeros_like(state.logits_grad if layer == n_layers(params)
-                                     else state.inputs[layer])
-          for layer in range(1, n_layers(params) + 1)}
+    at = {key: np.zeros_like(value)
+          for key, value in pre_activations(params, state.logits_grad.shape[0]).items()}
     for u in tangents:
         d = example_derivatives(params, u, state, activation)[:, None]
         for key, value in u.items():

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from mlpbench import results, theory
 from mlpbench.report.describe import distinct, revisions_text, short_machine, time_span
 from mlpbench.report.figures import new_figure, wrap
-from mlpbench.report.format import markdown
+from mlpbench.report.format import is_missing, markdown
 from mlpbench.report.section import Inputs, Section
 
 FIGURE = "quality.png"
@@ -101,7 +101,7 @@ def activity_gain(summary: pd.DataFrame) -> dict[str, float] | None:
 
 
 def _num(value: float, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    if is_missing(value):
         return ""
     return f"{value:.{digits}g}"
 

@@ -145,28 +145,42 @@ def theory_of(estimator: Estimator, k: int, p: int) -> tuple[float | None, float
 
 @dataclass
 class Moments:
-    """Running sums over the estimates of one tensor (or all): enough for every statistic."""
+    """Per-estimate sums over one tensor's entries: its product with the gradient, its squared
+    norm and its squared error, and the running total of the estimates. All three sums add up
+    over tensors, so the ``all`` row is made from the tensors' (``joined``), not a second pass
+    over every estimate."""
 
     total: np.ndarray
-    squares: float = 0.0
-    cosines: list[float] = field(default_factory=list)
+    dots: list[float] = field(default_factory=list)
+    squares: list[float] = field(default_factory=list)
     errors: list[float] = field(default_factory=list)
 
-    def add(self, estimate: np.ndarray, exact: np.ndarray, exact_sq: float) -> None:
+    def add(self, estimate: np.ndarray, exact: np.ndarray) -> None:
         self.total += estimate
-        squares = float(estimate @ estimate)
-        self.squares += squares
-        norm = math.sqrt(squares * exact_sq)
-        self.cosines.append(float(estimate @ exact) / norm if norm > 0 else 0.0)
+        self.dots.append(float(estimate @ exact))
+        self.squares.append(float(estimate @ estimate))
         diff = estimate - exact
-        self.errors.append(float(diff @ diff) / exact_sq)
+        self.errors.append(float(diff @ diff))
 
-    def summary(self, exact: np.ndarray, exact_sq: float) -> dict[str, float]:
-        r = len(self.cosines)
+    @classmethod
+    def joined(cls, parts: Sequence[Moments]) -> Moments:
+        """The moments of the tensors ``parts`` taken together, in their order."""
+        def summed(name: str) -> list[float]:
+            return list(np.sum([getattr(part, name) for part in parts], axis=0))
+
+        return cls(np.concatenate([part.total for part in parts]), summed("dots"),
+                   summed("squares"), summed("errors"))
+
+    def summary(self, exact: np.ndarray) -> dict[str, float]:
+        exact_sq = float(exact @ exact)
+        r = len(self.dots)
+        dots, squares = np.array(self.dots), np.array(self.squares)
+        norms = np.sqrt(squares * exact_sq)
+        cosines = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
+        errors = np.array(self.errors) / exact_sq
         mean = self.total / r
         bias = mean - exact
-        variance = max(self.squares / r - float(mean @ mean), 0.0) * r / max(r - 1, 1)
-        cosines, errors = np.array(self.cosines), np.array(self.errors)
+        variance = max(float(squares.sum()) / r - float(mean @ mean), 0.0) * r / max(r - 1, 1)
         return {
             "cos_mean": float(cosines.mean()),
             "cos_se": float(cosines.std(ddof=1) / math.sqrt(r)) if r > 1 else math.nan,
@@ -178,10 +192,6 @@ class Moments:
         }
 
 
-def flat(grads: Params, keys: Sequence[str]) -> np.ndarray:
-    return np.concatenate([np.ravel(grads[key]) for key in keys])
-
-
 def measure_setting(
     params: Params, x: np.ndarray, t: np.ndarray, exact: Params, estimator: Estimator, k: int,
     h: float | None, repeats: int, rng: np.random.Generator,
@@ -190,8 +200,6 @@ def measure_setting(
     keys = param_keys(params)
     estimate = estimator.method.make_estimator(estimator.config(k), h or 0.0, LOG_EPS, rng)
     exact_parts = {key: np.ravel(exact[key]) for key in keys}
-    exact_parts[ALL] = flat(exact, keys)
-    norms = {key: float(value @ value) for key, value in exact_parts.items()}
     moments = {key: Moments(np.zeros_like(value)) for key, value in exact_parts.items()}
     seconds = 0.0
     for _ in range(repeats):
@@ -199,18 +207,19 @@ def measure_setting(
         grads = estimate(params, x, t).grads
         seconds += time.perf_counter() - start
         for key in keys:
-            moments[key].add(np.ravel(grads[key]), exact_parts[key], norms[key])
-        moments[ALL].add(flat(grads, keys), exact_parts[ALL], norms[ALL])
+            moments[key].add(np.ravel(grads[key]), exact_parts[key])
+    moments[ALL] = Moments.joined([moments[key] for key in keys])
+    exact_parts[ALL] = np.concatenate([exact_parts[key] for key in keys])
     p = param_count(params)
     cos_theory, mse_theory = theory_of(estimator, k, p)
     rows = []
     for key in (*keys, ALL):
         rows.append({
             "tensor": key, "n_params": int(exact_parts[key].size),
-            **moments[key].summary(exact_parts[key], norms[key]),
+            **moments[key].summary(exact_parts[key]),
             "cos_theory": cos_theory if key == ALL else None,
             "mse_rel_theory": mse_theory if key == ALL else None,
-            "grad_norm": math.sqrt(norms[key]),
+            "grad_norm": float(np.linalg.norm(exact_parts[key])),
         })
     for row in rows:
         row.update({"seconds_per_estimate": seconds / repeats, "repeats": repeats})
